@@ -1,0 +1,249 @@
+"""assignment1 checks: a UNIX domain stream socket server that sums rounds of numbers.
+
+Each check is one scenario from the handout. `server` starts the student's server on a fresh
+socket path; `connect` opens a raw connection to it (retrying until it listens), so a check
+controls every byte it sends. Rubric entries (titles, points) are in assignment.yaml.
+"""
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+import pytest
+
+from grader.checks import Failure
+
+EXIT_DEADLINE = 3.0  # seconds a server gets to finish after SIGTERM or a fatal error
+
+
+@pytest.fixture
+def path(names):
+    return names.socket()
+
+
+@pytest.fixture
+def server(student, path):
+    return student.spawn("server", path)
+
+
+@pytest.fixture
+def reference_server(reference, path, connect):
+    server = reference.spawn("server", path)
+    connect(path, server=server).close()  # returns once it listens
+    return server
+
+
+def test_sums_rounds(server, path, connect):
+    conn = connect(path, server=server)
+    conn.send("1\n2\n3\n0\n")
+    conn.expect_line("SUM 6", after="1 2 3 0")
+    conn.send("40\n2\n0\n")
+    conn.expect_line("SUM 42", after="40 2 0 (a second round on the same connection)")
+
+
+def test_negative_and_64bit(server, path, connect):
+    conn = connect(path, server=server)
+    conn.send("-5\n+3\n0\n")
+    conn.expect_line("SUM -2", after="-5 +3 0")
+    conn.send("4611686018427387904\n4611686018427387903\n0\n")
+    conn.expect_line("SUM 9223372036854775807", after="4611686018427387904 4611686018427387903 0")
+    conn.send("-9223372036854775807\n-1\n-0\n")
+    conn.expect_line("SUM -9223372036854775808", after="-9223372036854775807 -1 -0")
+
+
+def test_byte_by_byte(server, path, connect):
+    conn = connect(path, server=server)
+    for byte in "12\n30\n0\n":
+        conn.send(byte)
+        server.wait_idle()  # the server has read this byte and waits for the next one
+    conn.expect_line("SUM 42", after="'12\\n30\\n0\\n' one byte per write")
+
+
+def test_many_lines_one_write(server, path, connect):
+    conn = connect(path, server=server)
+    conn.send("1\n2\n3\n0\n5\r\n0\r\n-7\n7\n0\n")
+    conn.expect_line("SUM 6", after="'1\\n2\\n3\\n0\\n5\\r\\n0\\r\\n-7\\n7\\n0\\n' in one write")
+    conn.expect_line("SUM 5", after="the same write (the second round, with \\r\\n endings)")
+    conn.expect_line("SUM 0", after="the same write (the third round)")
+
+
+def test_clients_in_sequence(server, path, connect):
+    for n in (1, 2, 3):
+        conn = connect(path, server=server)
+        conn.send(f"{n}\n{n}\n0\n")
+        conn.expect_line(f"SUM {2 * n}", after=f"{n} {n} 0 from client number {n}")
+        conn.close()
+
+
+def test_disconnect_mid_round(server, path, connect):
+    leaver = connect(path, server=server)
+    leaver.send("5\n7\n9")
+    leaver.close()
+    conn = connect(path, server=server)
+    conn.send("1\n0\n")
+    conn.expect_line("SUM 1", after="1 0 (after a client left in the middle of a round)")
+
+
+def test_invalid_lines(server, path, connect):
+    conn = connect(path, server=server)
+    conn.send("3\n")
+    for bad in ("abc", "", "12x", "-"):
+        conn.send(bad + "\n")
+        conn.expect_line("ERROR", after=repr(bad))
+    conn.send("4\n0\n")
+    conn.expect_line("SUM 7", after="3, four invalid lines, 4, 0 (invalid lines keep the round)")
+
+
+def test_sigterm_cleanup(server, path, connect):
+    conn = connect(path, server=server)
+    conn.send("1\n0\n")
+    conn.expect_line("SUM 1")
+    conn.close()
+    server.signal(signal.SIGTERM)
+    server.wait(EXIT_DEADLINE)
+    assert server.exit_code == 0, f"after SIGTERM, your server {server.describe_exit()}"
+    assert not os.path.lexists(path), f"after SIGTERM, {path} still exists: unlink it"
+
+
+def test_stale_socket(student, path, connect):
+    leftover = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    leftover.bind(path)
+    leftover.close()  # the file stays, nobody listens: what a crashed server leaves
+    server = student.spawn("server", path)
+    conn = connect(path, server=server)
+    conn.send("2\n0\n")
+    conn.expect_line("SUM 2", after="2 0 (the server started over a stale socket file)")
+
+
+def test_non_socket_file(student, path):
+    Path(path).write_text("precious data\n")
+    server = student.spawn("server", path).wait(EXIT_DEADLINE)
+    assert server.exit_code == 1, f"with a regular file at the path, your server " \
+                                  f"{server.describe_exit()} (expected: exit 1)"
+    assert server.stderr.strip(), "your server exited without an error message on stderr"
+    assert Path(path).read_text() == "precious data\n", "your server changed or removed the file"
+
+
+SESSION = "1\n2\n0\n-5\n5\n0\nxyz\n7\n"
+REPLIES = "SUM 3\nSUM 0\nERROR\n"
+
+
+def test_student_client_reference_server(student, reference_server, path):
+    client = student.run("client", path, input=SESSION)
+    assert client.exit_code == 0, f"your client {client.describe_exit()}"
+    if client.stdout.replace("\r\n", "\n") != REPLIES:
+        raise Failure(f"your client printed {client.stdout!r} for input {SESSION!r}; "
+                      f"expected {REPLIES!r}",
+                      help="print every reply line, and wait for the server to close the "
+                           "connection before exiting")
+
+
+def test_reference_client_student_server(server, reference, path, connect):
+    connect(path, server=server).close()  # wait until it listens
+    client = reference.run("client", path, input=SESSION)
+    assert client.stdout == REPLIES, f"the reference client printed {client.stdout!r} with " \
+                                     f"your server for input {SESSION!r}; expected {REPLIES!r}"
+    assert client.exit_code == 0, f"the reference client {client.describe_exit()}"
+
+
+def test_client_no_server(student, path):
+    client = student.run("client", path, input="1\n0\n")
+    assert client.exit_code == 1, f"with no server at {path}, your client " \
+                                  f"{client.describe_exit()} (expected: exit 1)"
+    assert client.stderr.strip(), "your client exited without an error message on stderr"
+
+
+def test_no_fd_leak(server, path, connect):
+    def one_round():
+        conn = connect(path, server=server)
+        conn.send("1\n0\n")
+        conn.expect_line("SUM 1")
+        conn.close()
+
+    one_round()
+    server.wait_idle()  # it has closed the first connection
+    before = len(os.listdir(f"/proc/{server.pid}/fd"))
+    for _ in range(200):
+        one_round()
+    server.wait_idle()
+    after = len(os.listdir(f"/proc/{server.pid}/fd"))
+    assert after - before < 10, f"your server holds {after - before} more file descriptors " \
+                                f"after 200 connections: close each accepted socket"
+
+
+# ---- what the programs really do: syscall traces -------------------------------------------
+
+SOCKET_CALLS = ["socket", "bind", "listen", "accept", "accept4", "connect"]
+NOT_A_UNIX_SOCKET = {"socket AF_INET", "socket AF_INET6"}
+
+
+def stop_with_sigterm(server):
+    server.signal(signal.SIGTERM)
+    server.wait(EXIT_DEADLINE)
+    return server.trace
+
+
+def test_server_uses_unix_stream(student, path, connect):
+    server = student.spawn("server", path, trace="%net")
+    conn = connect(path, server=server)
+    conn.send("1\n0\n")
+    server.wait_idle()  # served (what it replied is other checks' business)
+    conn.close()
+    server.wait_idle()
+    trace = stop_with_sigterm(server)
+    calls = trace.excerpt(SOCKET_CALLS)
+    assert trace.used("socket", domain="AF_UNIX", type="SOCK_STREAM"), \
+        f"your server never created an AF_UNIX SOCK_STREAM socket; its calls: {calls}"
+    assert trace.used("bind", ok=True, addr={"sun_path": path}), \
+        f"your server never bound its socket to {path}; its calls: {calls}"
+    assert trace.used("listen", ok=True), f"your server never called listen(); {calls}"
+    assert trace.used(("accept", "accept4"), ok=True), f"your server never accepted; {calls}"
+    other = trace.never(NOT_A_UNIX_SOCKET)
+    assert not other, f"your server also opened a network socket: {other[0]}; the channel " \
+                      f"must be the UNIX domain socket alone"
+
+
+def test_client_uses_unix_stream(student, reference_server, path):
+    client = student.run("client", path, input="2\n0\n", trace="%net")
+    trace = client.trace
+    calls = trace.excerpt(SOCKET_CALLS)
+    assert trace.used("socket", domain="AF_UNIX", type="SOCK_STREAM"), \
+        f"your client never created an AF_UNIX SOCK_STREAM socket; its calls: {calls}"
+    assert trace.used("connect", ok=True, addr={"sun_path": path}), \
+        f"your client never connected to {path}; its calls: {calls}"
+    other = trace.never(NOT_A_UNIX_SOCKET)
+    assert not other, f"your client also opened a network socket: {other[0]}; the channel " \
+                      f"must be the UNIX domain socket alone"
+
+
+def test_accepted_fds_closed(student, path, connect):
+    server = student.spawn("server", path, trace="%net")
+    # clients that leave mid-round, reset the connection (reply unread), send nothing
+    for data in ("5\n", "1\n0\n", ""):
+        conn = connect(path, server=server)
+        conn.send(data)
+        server.wait_idle()  # the server has read it all (and replied)
+        conn.close()
+        server.wait_idle()
+    trace = stop_with_sigterm(server)
+    accepted = {int(c.result) for c in trace.calls(("accept", "accept4"), ok=True)}
+    leaked = sorted(set(trace.fds_open_at_exit()) & accepted)
+    assert not leaked, f"your server never closed accepted connection(s) {leaked} (a client " \
+                       f"that left mid-round or reset the connection); its calls: " \
+                       f"{trace.excerpt(['accept', 'accept4', 'close', 'read'])}"
+
+
+def test_server_reports_socket_failure(student, names):
+    for fault in ("socket:error=EMFILE", "bind:error=EACCES"):
+        call = fault.split(":")[0]
+        server = student.spawn("server", names.socket(), inject=[fault]).wait(EXIT_DEADLINE)
+        assert server.exit_code not in (None, 0), \
+            f"when {call}() fails ({fault.split('=')[1]}), your server {server.describe_exit()}"
+        assert server.stderr.strip(), f"when {call}() fails, your server prints no error"
+
+
+def test_client_reports_connect_failure(student, reference_server, path):
+    client = student.run("client", path, input="1\n0\n", inject=["connect:error=ECONNREFUSED"])
+    assert client.exit_code == 1, f"when connect() fails, your client {client.describe_exit()}"
+    assert client.stderr.strip(), "when connect() fails, your client prints no error"

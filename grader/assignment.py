@@ -1,0 +1,198 @@
+"""An assignment: its rubric, programs, build rule and limits, loaded from assignment.yaml.
+
+The YAML file is written by instructors, so every mistake in it is reported as one line that
+names the file, the key and what is wrong; nothing here raises a bare KeyError.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(os.environ.get("GRADER_ROOT", Path(__file__).resolve().parents[1]))
+"""Where assignments/ and reference/ live: the source tree, or GRADER_ROOT in the image."""
+
+TOTAL_POINTS = 100
+
+
+class AssignmentError(Exception):
+    """A broken or unknown assignment; its message is one line meant for the instructor."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for student code. Per process unless the name says otherwise."""
+
+    check_seconds: float = 10.0   # wall clock for one check, all its processes together
+    build_seconds: float = 60.0   # wall clock for the whole build
+    cpu_seconds: int = 5
+    memory_mib: int = 256         # address space
+    processes: int = 64           # processes and threads of the student user
+    output_kib: int = 256         # stdout and stderr kept per process
+    open_files: int = 256
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One rubric line: the check `test_<id>` in checks.py is worth `points`."""
+
+    id: str
+    title: str
+    points: float
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    slug: str
+    title: str
+    programs: tuple[str, ...]
+    build: str | None        # a shell command; None means `make` or the default compile rule
+    limits: Limits
+    checks: tuple[CheckSpec, ...]
+    folder: Path
+
+    @property
+    def handout(self) -> Path:
+        return self.folder / "README.md"
+
+    @property
+    def checks_file(self) -> Path:
+        return self.folder / "checks.py"
+
+    @property
+    def reference(self) -> Path:
+        return ROOT / "reference" / self.id
+
+    def check(self, check_id: str) -> CheckSpec:
+        return next(c for c in self.checks if c.id == check_id)
+
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_PROGRAM = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+class _Reader:
+    """Reads one YAML mapping, remembering the file for error messages."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> AssignmentError:
+        return AssignmentError(f"{self.path}: {key}: {problem}")
+
+    def get(self, data: dict, key: str, kind: type | tuple, where: str = "", default: Any = ...):
+        name = f"{where}{key}"
+        if key not in data:
+            if default is ...:
+                raise self.fail(name, "missing (required)")
+            return default
+        value = data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(name, f"must be {expected}, got {value!r}")
+        return value
+
+
+def load_assignment(folder: Path) -> Assignment:
+    """Load and validate `folder/assignment.yaml`."""
+    path = folder / "assignment.yaml"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise AssignmentError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "?"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise AssignmentError(f"{path}: {where}: invalid YAML: {problem}") from None
+    r = _Reader(path)
+    if not isinstance(data, dict):
+        raise r.fail("(top level)", "must be a mapping of keys like id, title, checks")
+    known = {"id", "slug", "title", "programs", "build", "limits", "checks"}
+    if unknown := sorted(set(data) - known):
+        raise r.fail(unknown[0], f"unknown key (expected one of {', '.join(sorted(known))})")
+
+    ident = r.get(data, "id", str)
+    if ident != folder.name:
+        raise r.fail("id", f"is {ident!r} but the folder is {folder.name!r}: they must match")
+    programs = r.get(data, "programs", list)
+    for i, program in enumerate(programs):
+        if not isinstance(program, str) or not _PROGRAM.match(program):
+            raise r.fail(f"programs[{i}]", f"must be a plain file name, got {program!r}")
+    return Assignment(
+        id=ident,
+        slug=r.get(data, "slug", str),
+        title=r.get(data, "title", str),
+        programs=tuple(programs),
+        build=r.get(data, "build", str, default=None),
+        limits=_limits(r, r.get(data, "limits", dict, default={})),
+        checks=_checks(r, r.get(data, "checks", list)),
+        folder=folder,
+    )
+
+
+def _limits(r: _Reader, data: dict) -> Limits:
+    names = {f.name: f for f in fields(Limits)}
+    values = {}
+    for key, value in data.items():
+        if key not in names:
+            raise r.fail(f"limits.{key}", f"unknown limit (expected one of {', '.join(names)})")
+        kind = float if names[key].type == "float" else int
+        number = r.get(data, key, kind, where="limits.")
+        if number <= 0:
+            raise r.fail(f"limits.{key}", f"must be positive, got {number}")
+        values[key] = number
+    return Limits(**values)
+
+
+def _checks(r: _Reader, data: list) -> tuple[CheckSpec, ...]:
+    checks: list[CheckSpec] = []
+    for i, entry in enumerate(data):
+        where = f"checks[{i}]."
+        if not isinstance(entry, dict):
+            raise r.fail(f"checks[{i}]", "must be a mapping with id, title, points")
+        if unknown := sorted(set(entry) - {"id", "title", "points", "hidden"}):
+            raise r.fail(f"{where}{unknown[0]}", "unknown key (expected id, title, points, hidden)")
+        ident = r.get(entry, "id", str, where)
+        if not _ID.match(ident):
+            raise r.fail(f"{where}id", f"{ident!r} must be snake_case (it names test_{ident})")
+        if any(c.id == ident for c in checks):
+            raise r.fail(f"{where}id", f"{ident!r} appears twice")
+        points = r.get(entry, "points", float, where)
+        if points <= 0:
+            raise r.fail(f"{where}points", f"must be positive, got {points}")
+        checks.append(CheckSpec(ident, r.get(entry, "title", str, where), points,
+                                r.get(entry, "hidden", bool, where, default=False)))
+    total = sum(c.points for c in checks)
+    if abs(total - TOTAL_POINTS) > 1e-9:
+        raise r.fail("checks", f"points add up to {total:g}, they must add up to {TOTAL_POINTS}")
+    return tuple(checks)
+
+
+def all_assignments() -> list[Assignment]:
+    """Every assignment under ROOT/assignments, in id order."""
+    folders = sorted((ROOT / "assignments").glob("*/assignment.yaml"))
+    return [load_assignment(f.parent) for f in folders]
+
+
+def find_assignment(name: str) -> Assignment:
+    """Find an assignment by id (`assignment3`) or slug (`shm`)."""
+    folder = ROOT / "assignments" / name
+    if (folder / "assignment.yaml").is_file():
+        return load_assignment(folder)
+    for folder in sorted((ROOT / "assignments").glob("*")):
+        if (folder / "assignment.yaml").is_file():
+            data = yaml.safe_load((folder / "assignment.yaml").read_text()) or {}
+            if isinstance(data, dict) and data.get("slug") == name:
+                return load_assignment(folder)
+    known = ", ".join(f"{a.id} ({a.slug})" for a in all_assignments())
+    raise AssignmentError(f"unknown assignment {name!r}; known: {known}")

@@ -1,0 +1,231 @@
+"""How a program is run under strace: the command line, finding the tracee, stopping it.
+
+The flags, and why (strace 6.1):
+
+  -f -ff        follow forks and threads, one output file per task (`<prefix>.<tid>`), so
+                lines never interleave and the parser needs no pid column.
+  -q            keep "attached/detached" chatter off the program's stderr (the engine
+                captures stderr as the program's). Not -qq: that also drops the
+                `+++ exited with N +++` lines the exit status comes from.
+  -ttt          absolute timestamps (seconds.microseconds): files merge in time order.
+  -xx           every string byte as \\xNN: exact bytes (non-UTF-8 safe), and no quote or
+                comma inside a string can confuse the parser. strace-parser needs it too.
+  -s 256        strings up to 256 bytes: a whole sun_path (108) or mq name (255), and
+                enough of a message for feedback; longer ones end in `...`.
+  -e trace=SET  only what the check needs, plus BOOKKEEPING (clone, execve, wait4, close,
+                dup...), which the Trace model needs for threads, children and fds.
+  --seccomp-bpf the kernel stops the tracee only for traced calls, so an untraced hot loop
+                runs at full speed. Omitted for trace=all (strace then warns on stderr that
+                there is nothing to filter). It implies -f, which we pass anyway.
+  -e inject=... fault injection; the injected calls are added to the trace set, because
+                strace only tampers with calls it traces. Results show `(INJECTED)`.
+  --            end of strace options: the program's argv follows.
+
+Signals (-e signal=) stay at strace's default, all: deliveries are evidence checks use.
+
+Running it, for the engine:
+
+* Popen's pid is strace's. The program is strace's only child: `tracee_pid(popen.pid)`.
+  Send signals to that pid: with `-o FILE PROG` strace blocks fatal signals (its -I3
+  default), so SIGTERM/SIGINT sent to strace itself do nothing.
+* strace exits when every traced process has exited, with the main tracee's status (if the
+  tracee is killed by a signal, strace kills itself with the same signal). A leftover child
+  keeps strace, and so the "program", alive.
+* Killing strace alone DETACHES the tracee, which keeps running untraced (strace 6.1 has no
+  --kill-on-exit). Start strace in its own session (start_new_session=True) and stop with
+  os.killpg(pgid, SIGKILL): strace, the tracee and its children go together. To keep the
+  `+++ killed by SIGKILL +++` line in the trace, SIGKILL the tracee first and give strace a
+  moment to write it before killing the group.
+* Load the trace (`Trace.load(prefix)`) after strace has exited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.trace.model import Trace
+from grader.trace.syscalls import BOOKKEEPING, kernel_names
+
+STRACE = "strace"
+STRING_LIMIT = 256
+
+# strace 6.1's syscall classes (man strace, "-e trace=%...").
+CLASSES = frozenset({
+    "%file", "%process", "%net", "%network", "%signal", "%ipc", "%desc", "%memory", "%creds",
+    "%clock", "%pure", "%stat", "%lstat", "%fstat", "%%stat", "%statfs", "%fstatfs",
+    "%%statfs",
+})
+_NAME = re.compile(r"\??[a-z_][a-z0-9_]*\Z")
+_INJECT = re.compile(r"([^:]+)((?::[a-z_]+=[^:]+)+)\Z")
+_INJECT_KEYS = {"error", "retval", "signal", "syscall", "delay_enter", "delay_exit",
+                "poke_enter", "poke_exit", "when"}
+_INJECT_ACTIONS = {"error", "retval", "signal", "delay_enter", "delay_exit", "poke_enter",
+                   "poke_exit"}
+
+
+def _tokens(syscalls: str | Sequence[str]) -> list[str]:
+    items = [syscalls] if isinstance(syscalls, str) else list(syscalls)
+    return [token.strip() for item in items for token in item.split(",") if token.strip()]
+
+
+def trace_set(syscalls: str | Sequence[str], inject: Sequence[str] = ()) -> str:
+    """The `-e trace=` value: the check's calls (libc names mapped to what strace shows),
+    the injected calls and BOOKKEEPING, deduplicated. Raises ValueError on a bad item.
+
+    Items: a class (`%net`), a name (`accept`, `mq_send`), a regex (`/^mq_`, the way to get
+    mq_unlink, which is in no class), or `all`.
+    """
+    chosen: dict[str, None] = {}
+    for token in _tokens(syscalls) + [_inject_parts(spec)[0] for spec in inject]:
+        if token == "all":
+            return "all"
+        if token.startswith("%"):
+            if token not in CLASSES:
+                raise ValueError(f"unknown strace class {token!r}; "
+                                 f"known: {', '.join(sorted(CLASSES))}")
+            chosen[token] = None
+        elif token.startswith("/"):
+            try:
+                re.compile(token[1:])
+            except re.error as error:
+                raise ValueError(f"bad syscall regex {token!r}: {error}") from None
+            chosen[token] = None
+        elif token.startswith("!"):
+            raise ValueError(f"{token!r}: negated sets trace almost everything; "
+                             "list the calls the check needs instead")
+        elif _NAME.match(token):
+            for name in kernel_names(token.lstrip("?")):
+                chosen[name] = None
+        else:
+            raise ValueError(f"{token!r} is not a syscall name, %class or /regex")
+    for name in BOOKKEEPING:
+        chosen[name] = None
+    return ",".join(chosen)
+
+
+def _inject_parts(spec: str) -> tuple[str, str]:
+    """`connect:error=ECONNREFUSED:when=1` -> ("connect", ":error=ECONNREFUSED:when=1")."""
+    match = _INJECT.match(spec.strip())
+    if match is None:
+        raise ValueError(f"bad inject spec {spec!r}; expected e.g. 'socket:error=EMFILE' "
+                         "or 'connect:error=ECONNREFUSED:when=1'")
+    keys = {part.split("=", 1)[0] for part in match.group(2).split(":")[1:]}
+    unknown = keys - _INJECT_KEYS
+    if unknown:
+        raise ValueError(f"inject spec {spec!r}: unknown key(s) {', '.join(sorted(unknown))}")
+    if not keys & _INJECT_ACTIONS:
+        raise ValueError(f"inject spec {spec!r} says when but not what: add error=, retval= "
+                         "or signal=")
+    names = [name for token in match.group(1).split(",")
+             for name in kernel_names(token.strip())]
+    return ",".join(names), match.group(2)
+
+
+def strace_command(out_prefix: Path, syscalls: str | Sequence[str],
+                   inject: Sequence[str] = ()) -> list[str]:
+    """The argv prefix that runs a program under strace (see the module docstring).
+
+    `syscalls`: what the check needs, e.g. "%net,%desc" or ["%signal", "pause"]; may be empty
+    when only `inject` matters. `inject`: strace -e inject specs such as
+    "socket:error=EMFILE" or "connect:error=ECONNREFUSED:when=1" (`when` counts per task).
+    Output goes to `<out_prefix>.<tid>`, one file per task; read it with Trace.load.
+    """
+    calls = trace_set(syscalls, inject)
+    argv = [STRACE, "-f", "-ff", "-q", "-ttt", "-xx", "-s", str(STRING_LIMIT),
+            "-o", str(out_prefix), "-e", f"trace={calls}"]
+    if calls != "all":
+        argv.append("--seccomp-bpf")
+    for spec in inject:
+        names, actions = _inject_parts(spec)
+        argv += ["-e", f"inject={names}{actions}"]
+    argv.append("--")
+    return argv
+
+
+def tracee_pid(tracer_pid: int, timeout: float = 5.0) -> int | None:
+    """The pid of the program strace started (strace's only child), waiting up to `timeout`
+    for strace to fork it. None if strace is gone or has no child any more (the program
+    already ended: use Trace.main_pid after loading).
+    """
+    children = Path(f"/proc/{tracer_pid}/task/{tracer_pid}/children")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pids = children.read_text().split()
+        except FileNotFoundError:
+            return None
+        except OSError:  # kernel without CONFIG_PROC_CHILDREN: scan parents instead
+            pids = _children_by_scan(tracer_pid)
+        if pids:
+            return int(pids[0])
+        try:
+            state = Path(f"/proc/{tracer_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return None
+        if state in ("Z", "X") or time.monotonic() > deadline:
+            return None
+        time.sleep(0.0005)
+
+
+def _children_by_scan(parent: int) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == str(parent):
+                found.append(entry.name)
+    return found
+
+
+@dataclass
+class TracedRun:
+    """A finished traced run (run_traced): strace's status, output and the parsed trace."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    trace: Trace
+
+
+def run_traced(argv: Sequence[str], out_prefix: Path, syscalls: str | Sequence[str],
+               inject: Sequence[str] = (), *, input: bytes = b"",
+               timeout: float = 30.0, cwd: Path | None = None) -> TracedRun:
+    """Run a program to completion under strace and load its trace (tests, benchmarks).
+
+    Shows the stopping discipline the module docstring describes: on timeout the tracee
+    gets SIGKILL first (so the trace records it), then the whole process group.
+    """
+    command = strace_command(out_prefix, syscalls, inject) + list(argv)
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=cwd, start_new_session=True) as popen:
+        try:
+            stdout, stderr = popen.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop(popen)
+            stdout, stderr = popen.communicate()
+    return TracedRun(popen.returncode, stdout, stderr, Trace.load(out_prefix))
+
+
+def stop(popen: subprocess.Popen, grace: float = 1.0) -> None:
+    """Stop a traced program for good: SIGKILL the tracee, let strace record it, then kill
+    the process group (strace and any child the program left behind)."""
+    pid = tracee_pid(popen.pid, timeout=0)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    popen.wait()

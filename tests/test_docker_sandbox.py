@@ -1,0 +1,435 @@
+"""The docker backend (grader/sandbox/docker.py) on the real engine, with the real image.
+
+Nothing is mocked: the image is rebuilt from this tree first when any of its inputs changed
+(docker/build-image.sh is a no-op otherwise), every grading starts a real container, and
+"nothing left behind" is asked of the engine itself (containers labelled with the run).
+
+Gradings of the real assignment1 (reference, mutants) use the image's own copy of it
+(GRADER_ROOT unset); the hostile submissions are graded against cut-down trees
+(small_assignment1), which the backend copies into the container from GRADER_ROOT.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import pytest
+
+from grader.assignment import Assignment, load_assignment
+from grader.grading import grade
+from grader.report import GradeReport, Status
+from grader.sandbox import SandboxError
+from grader.sandbox.docker import LABEL, STUDENT_UIDS, DockerSandbox, image_name
+from grader.validate import load_mutants, materialize
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENT1 = REPO / "assignments" / "assignment1"
+REFERENCE1 = REPO / "reference" / "assignment1"
+SERVER_ONLY = {"sums_rounds": 50, "client_no_server": 50}  # the second check must still pass
+
+
+# ---- the engine, the image, the containers ------------------------------------------------
+
+@pytest.fixture(scope="session", autouse=True)
+def image() -> str:
+    """The grading image, current with this tree (the engine is started if it is not)."""
+    for script in ("start-dockerd.sh", "build-image.sh"):
+        done = subprocess.run([REPO / "docker" / script], capture_output=True, text=True,
+                              timeout=900, check=False)
+        assert done.returncode == 0, f"docker/{script} failed:\n{done.stderr[-3000:]}"
+    return image_name()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def containers(engine) -> Callable[[str], list[str]]:
+    """containers(run name) -> the containers (any state) still labelled with that run."""
+
+    def find(run: str) -> list[str]:
+        found = engine.containers.list(all=True, filters={"label": f"{LABEL}.run={run}"})
+        return [f"{c.name} ({c.status})" for c in found]
+
+    return find
+
+
+def run_name(assignment: Assignment, folder: Path) -> str:
+    """The label grading.grade gives the sandbox of this submission."""
+    return f"{assignment.id}-{folder.name}"
+
+
+@pytest.fixture
+def unique_submission(submission) -> Callable[..., Path]:
+    """submission(...), in a folder whose name no other test session uses (the run label)."""
+
+    def make(*args, **kwargs) -> Path:
+        folder = submission(*args, **kwargs)
+        return folder.rename(folder.with_name(f"{folder.name}-{secrets.token_hex(4)}"))
+
+    return make
+
+
+@pytest.fixture
+def real_assignment1(monkeypatch) -> Assignment:
+    """The real assignment1: the image's copy in docker, the source tree's locally."""
+    monkeypatch.delenv("GRADER_ROOT", raising=False)
+    return load_assignment(ASSIGNMENT1)
+
+
+def statuses(report: GradeReport) -> list[tuple[str, Status]]:
+    return [(c.id, c.status) for c in report.checks]
+
+
+def grader_trouble(report: GradeReport) -> list[str]:
+    return [n for n in report.notes if n.startswith("grader error") or "time budget" in n
+            or "without a report" in n]
+
+
+# ---- the real assignment: full marks, and the same verdicts as the local backend -----------
+
+def test_reference_gets_full_marks_in_docker(real_assignment1, tmp_path, containers):
+    folder = tmp_path / f"reference-{secrets.token_hex(4)}"
+    shutil.copytree(REFERENCE1, folder, ignore=shutil.ignore_patterns("mutants"))
+    report = grade(real_assignment1, folder, "docker")
+    failed = {c.id: c.feedback for c in report.checks if not c.passed}
+    assert failed == {}, f"notes: {report.notes}"
+    assert report.score == report.max_score == 100
+    assert report.backend == "docker"
+    assert [c.id for c in report.checks] == [c.id for c in real_assignment1.checks]
+    assert report.notes == []  # nothing degraded
+    assert containers(run_name(real_assignment1, folder)) == []
+
+
+def test_every_mutant_gets_the_same_verdicts_in_docker_as_locally(real_assignment1, tmp_path,
+                                                                   containers):
+    mutants = load_mutants(real_assignment1)
+    assert mutants, f"no mutants in {REFERENCE1 / 'mutants'}"
+
+    def both(mutant) -> tuple[str, GradeReport, GradeReport]:
+        folder = materialize(real_assignment1, mutant,
+                             tmp_path / f"{mutant.name}-{secrets.token_hex(4)}")
+        return (run_name(real_assignment1, folder), grade(real_assignment1, folder, "local"),
+                grade(real_assignment1, folder, "docker"))
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(both, mutants))
+    differences = []
+    for mutant, (run, local, in_docker) in zip(mutants, results, strict=True):
+        assert in_docker.backend == "docker" and local.backend == "local"
+        assert grader_trouble(in_docker) == [], f"{mutant.name}: {in_docker.notes}"
+        assert containers(run) == []
+        if statuses(local) != statuses(in_docker):
+            differences += [f"{mutant.name}: {a[0]} is {a[1]} locally but {b[1]} in docker "
+                            f"({c.feedback!r})"
+                            for a, b, c in zip(statuses(local), statuses(in_docker),
+                                               in_docker.checks, strict=True) if a != b]
+    assert differences == []
+
+
+# ---- hostile submissions ----------------------------------------------------------------
+
+FORK_BOMB = f"""\
+/* Hostile server: a fork bomb. It refuses to start outside a docker grading (a student user
+ * id of the docker backend and a small process limit): anywhere else it would take the host. */
+#include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
+int main(void)
+{{
+    struct rlimit nproc;
+    if (getuid() < {STUDENT_UIDS.start} || getuid() >= {STUDENT_UIDS.stop} ||
+        getrlimit(RLIMIT_NPROC, &nproc) == -1 || nproc.rlim_cur > 1024) {{
+        fprintf(stderr, "fork bomb: refusing to run outside the sandbox\\n");
+        return 3;
+    }}
+    for (;;)
+        fork();
+}}
+"""
+
+PHONE_HOME = """\
+/* Hostile server: phones home before serving. 192.0.2.1 is TEST-NET-1 (RFC 5737), never
+ * routed; without a network the connect() fails at once. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+int main(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd == -1) {
+        perror("socket");
+        return 1;
+    }
+    struct sockaddr_in home = { .sin_family = AF_INET, .sin_port = htons(80) };
+    inet_pton(AF_INET, "192.0.2.1", &home.sin_addr);
+    if (connect(fd, (struct sockaddr *)&home, sizeof home) == -1) {
+        perror("connect 192.0.2.1");
+        return 1;
+    }
+    fprintf(stderr, "connected to 192.0.2.1\\n");
+    return 5;
+}
+"""
+
+
+@pytest.fixture
+def hostile(small_assignment1, unique_submission, containers):
+    """hostile(name or {file: text}, checks, **limits) -> report graded in docker.
+
+    Asserts the grading survived: every check has a result, no grader error, no blown
+    budget, the same checks as asked, and no container left behind.
+    """
+
+    def run(source: str | dict[str, str], checks: dict[str, float], **limits) -> GradeReport:
+        if isinstance(source, str):
+            folder = unique_submission(source)
+        else:
+            folder = unique_submission(files=source)
+        assignment = small_assignment1(checks, **limits)
+        report = grade(assignment, folder, "docker")
+        assert report.backend == "docker"
+        assert grader_trouble(report) == []
+        assert report.notes == []
+        assert report.build.ok, report.build.log
+        assert [c.id for c in report.checks] == list(checks)
+        assert [c.id for c in report.checks if c.status is Status.ERROR] == []
+        assert containers(run_name(assignment, folder)) == []
+        return report
+
+    return run
+
+
+def check(report: GradeReport, check_id: str):
+    return next(c for c in report.checks if c.id == check_id)
+
+
+def test_fork_bomb_in_docker(hostile):
+    report = hostile({"server.c": FORK_BOMB}, SERVER_ONLY, check_seconds=3, cpu_seconds=2)
+    bombed = check(report, "sums_rounds")
+    assert bombed.status in (Status.TIMEOUT, Status.FAILED)
+    if bombed.status is Status.TIMEOUT:
+        assert bombed.feedback.startswith("the check did not finish within its 3 s budget")
+    else:
+        assert bombed.feedback.startswith("your server "), bombed.feedback
+    assert "refusing to run outside the sandbox" not in "\n".join(bombed.evidence)
+    assert check(report, "client_no_server").passed  # the container recovered
+
+
+def test_allocating_2_gib_in_docker(hostile):
+    report = hostile("big_alloc", SERVER_ONLY, memory_mib=256)
+    greedy = check(report, "sums_rounds")
+    assert greedy.status is Status.FAILED
+    assert greedy.feedback.startswith("your server exited with code 1 instead of listening")
+    assert "malloc: Cannot allocate memory" in "\n".join(greedy.evidence)
+    assert check(report, "client_no_server").passed
+
+
+def test_endless_loop_in_docker(hostile):
+    """Fails until the engine's CPU-limit verdict is fixed (tests/test_process.py,
+    test_cpu_limit_is_described): the verdict reads "killed by SIGKILL" until then."""
+    report = hostile("busy_loop", SERVER_ONLY, cpu_seconds=1, check_seconds=8)
+    spun = check(report, "sums_rounds")
+    assert spun.status is Status.FAILED
+    assert spun.feedback.startswith("your server was killed: CPU time limit (1 s) exceeded "
+                                    "instead of listening on "), spun.feedback
+    assert check(report, "client_no_server").passed
+
+
+def test_no_network_in_docker(hostile):
+    report = hostile({"server.c": PHONE_HOME}, SERVER_ONLY)
+    caller = check(report, "sums_rounds")
+    assert caller.status is Status.FAILED
+    assert caller.feedback.startswith("your server exited with code 1 instead of listening")
+    assert "connect 192.0.2.1: Network is unreachable" in "\n".join(caller.evidence)
+    assert check(report, "client_no_server").passed
+
+
+# ---- the container: who may write where ----------------------------------------------------
+
+# Run by the harness (root) in the container: make a check folder for the student, then try
+# things as the student user; print one "what: outcome" line each.
+PROBE = """
+import os, subprocess, sys
+uid = int(sys.argv[1])
+open("/work/report.json", "w").write("{}")
+os.makedirs("/work/checks/one")
+os.chown("/work/checks/one", uid, uid)
+attempts = {
+    "create in /work": "open('/work/mine', 'w')",
+    "write the report": "open('/work/report.json', 'w')",
+    "write the submission": "open('/work/submission/server.c', 'a')",
+    "read the grader's tree": "os.listdir('/opt/ipc-grader')",
+    "write the image": "open('/usr/mine', 'w')",
+    "write its check folder": "open('/work/checks/one/mine', 'w')",
+    "write /tmp": "open('/tmp/mine', 'w')",
+}
+for what, code in attempts.items():
+    done = subprocess.run([sys.executable, "-c", f"import os\\n{code}"], user=uid, group=uid,
+                          extra_groups=[], capture_output=True, text=True)
+    outcome = "ok" if done.returncode == 0 else done.stderr.strip().splitlines()[-1]
+    print(f"{what}: {outcome}")
+"""
+
+
+def test_student_writes_only_its_folders(tmp_path):
+    (tmp_path / "server.c").write_text("int main(void) { return 0; }\n")
+    with DockerSandbox(name=f"probe-{secrets.token_hex(4)}") as box:
+        uid = int(box.student_args()[1])
+        assert box.student_args() == ["--uid", str(uid), "--gid", str(uid)]
+        assert uid in STUDENT_UIDS
+        box.copy_in(tmp_path, "submission")
+        outcome = box.run([box.python, "-c", PROBE, str(uid)], timeout=60)
+        assert outcome.exit_code == 0, outcome.output
+        assert box.copy_out("report.json", tmp_path / "report.json")
+    assert (tmp_path / "report.json").read_text() == "{}"  # the student could not change it
+    results = dict(line.split(": ", 1) for line in outcome.output.splitlines())
+    assert results == {
+        "create in /work": "PermissionError: [Errno 13] Permission denied: '/work/mine'",
+        "write the report": "PermissionError: [Errno 13] Permission denied: "
+                            "'/work/report.json'",
+        "write the submission": "PermissionError: [Errno 13] Permission denied: "
+                                "'/work/submission/server.c'",
+        "read the grader's tree": "PermissionError: [Errno 13] Permission denied: "
+                                  "'/opt/ipc-grader'",
+        "write the image": "OSError: [Errno 30] Read-only file system: '/usr/mine'",
+        "write its check folder": "ok",
+        "write /tmp": "ok",
+    }
+
+
+def test_copy_in_keeps_links_as_links(tmp_path):
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "server.c").write_text("int main(void) { return 0; }\n")
+    (folder / "run.sh").write_text("#!/bin/sh\n")
+    (folder / "run.sh").chmod(0o4755)  # set-uid: dropped
+    (folder / "passwd").symlink_to("/etc/passwd")
+    (folder / "up").symlink_to("../..")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "notes.txt").write_text("hello\n")
+    os.mkfifo(folder / "pipe")  # not a file: left out
+    with DockerSandbox(name=f"copy-{secrets.token_hex(4)}") as box:
+        box.copy_in(folder, "submission")
+        listing = box.run(["sh", "-c", "cd /work/submission && find . -printf '%p %y %m %u %l\\n'"
+                           " | sort && cat sub/notes.txt"], timeout=60)
+        assert box.copy_out("submission/sub/notes.txt", tmp_path / "notes.txt")
+        assert not box.copy_out("submission/missing", tmp_path / "missing")
+    assert listing.exit_code == 0, listing.output
+    assert listing.output.splitlines() == [
+        ". d 755 root ",
+        "./passwd l 777 root /etc/passwd",
+        "./run.sh f 755 root ",
+        "./server.c f 644 root ",
+        "./sub d 755 root ",
+        "./sub/notes.txt f 644 root ",
+        "./up l 777 root ../..",
+        "hello",
+    ]
+    assert (tmp_path / "notes.txt").read_text() == "hello\n"
+    assert not (tmp_path / "missing").exists()
+
+
+def test_each_container_has_its_own_student_uid():
+    with DockerSandbox(name="uid-a") as first, DockerSandbox(name="uid-b") as second:
+        assert first.student_args() != second.student_args()
+
+
+# ---- lifecycle: deadlines, interrupts, a killed grader, bad setups -------------------------
+
+def test_run_past_its_deadline_is_stopped(containers):
+    name = f"deadline-{secrets.token_hex(4)}"
+    with DockerSandbox(name=name) as box:
+        started = time.monotonic()
+        outcome = box.run(["sh", "-c", "echo started; sleep 600"], timeout=2)
+        assert outcome.timed_out
+        assert time.monotonic() - started < 15
+        assert "started" in outcome.output
+        assert not box.copy_out("report.json", Path("/nonexistent/report.json"))
+    assert containers(name) == []
+
+
+def test_grading_over_its_budget_removes_its_container(small_assignment1, unique_submission,
+                                                       containers, monkeypatch):
+    monkeypatch.setattr("grader.grading.run_budget", lambda assignment: 4.0)
+    assignment = small_assignment1({"sums_rounds": 100}, check_seconds=30, cpu_seconds=30)
+    folder = unique_submission("busy_loop")
+    report = grade(assignment, folder, "docker")
+    assert report.notes[0] == "the grading run exceeded its time budget"
+    assert [c.status for c in report.checks] == [Status.ERROR]
+    assert containers(run_name(assignment, folder)) == []
+
+
+def test_interrupted_grading_removes_its_container(small_assignment1, unique_submission,
+                                                   containers):
+    assignment = small_assignment1({"sums_rounds": 100}, check_seconds=30, cpu_seconds=30)
+    folder = unique_submission("busy_loop")
+    interrupt = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+    interrupt.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            grade(assignment, folder, "docker")
+            time.sleep(60)  # only if the grading ended first: the interrupt must land here
+    finally:
+        interrupt.cancel()
+    assert containers(run_name(assignment, folder)) == []
+
+
+KILLED_GRADER = """
+import sys, time
+from grader.sandbox.docker import DockerSandbox
+box = DockerSandbox(name=sys.argv[1])
+box.prepare()
+print(box.container_name, flush=True)
+time.sleep(600)
+"""
+
+
+def test_container_dies_with_a_killed_grader(containers):
+    name = f"orphan-{secrets.token_hex(4)}"
+    grader = subprocess.Popen([sys.executable, "-c", KILLED_GRADER, name], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert grader.stdout.readline().startswith("ipc-grader-orphan-")
+        assert len(containers(name)) == 1
+    finally:
+        grader.kill()  # SIGKILL: no destroy() runs
+        grader.wait()
+    deadline = time.monotonic() + 20
+    while containers(name) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert containers(name) == []
+
+
+def test_missing_image_is_a_sandbox_error(containers):
+    name = f"noimage-{secrets.token_hex(4)}"
+    box = DockerSandbox(name=name, image="ipc-grader:0.0.0-missing")
+    with pytest.raises(SandboxError) as error:
+        box.prepare()
+    assert str(error.value) == ("docker image ipc-grader:0.0.0-missing not found: build it "
+                                "with docker/build-image.sh")
+    assert containers(name) == []
+
+
+def test_no_engine_is_a_sandbox_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(SandboxError) as error:
+        DockerSandbox(name="noengine").prepare()
+    assert str(error.value).startswith("no docker engine answers (start one with "
+                                       "docker/start-dockerd.sh)")
