@@ -97,7 +97,8 @@ class _Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            expected = "/".join(k.__name__ for k in kinds)
             raise self.fail(name, f"must be {expected}, got {value!r}")
         return value
 
@@ -143,7 +144,7 @@ def load_assignment(folder: Path) -> Assignment:
 def _limits(r: _Reader, data: dict) -> Limits:
     names = {f.name: f for f in fields(Limits)}
     values = {}
-    for key, value in data.items():
+    for key, _value in data.items():
         if key not in names:
             raise r.fail(f"limits.{key}", f"unknown limit (expected one of {', '.join(names)})")
         kind = float if names[key].type == "float" else int

@@ -6,6 +6,7 @@ like the programs themselves, with a wall-clock budget, and its log is kept for 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -98,10 +99,8 @@ def _run(argv: list[str], folder: Path, confinement: Confinement, log, budget: f
         proc.wait()
         return f"build stopped: time limit ({confinement.limits.build_seconds:g} s) exceeded"
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # nothing started by the build outlives it
-        except ProcessLookupError:
-            pass
     if code < 0:
         return f"{argv[0]} was killed by {signal.Signals(-code).name}"
     return None if code == 0 else f"{argv[0]} failed with exit code {code}"

@@ -24,6 +24,7 @@ from grader.sandbox import SandboxError
 
 BAD_INPUT = 2
 COMMANDS = ("list", "spec", "validate", "run")
+BACKENDS = ["auto", "local", "docker"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("folder", nargs="?", type=Path, default=Path.cwd(),
                      help="the submission folder (default: the current folder)")
     run.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
-    run.add_argument("--backend", choices=["local", "docker"], default="local")
+    run.add_argument("--backend", choices=BACKENDS, default="auto",
+                     help="where to grade (default auto: local on Linux, else docker)")
     run.add_argument("--color", choices=["auto", "always", "never"], default="auto")
 
     sub.add_parser("list", help="list the assignments", epilog="example: grade list")
@@ -54,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("assignment")
     val.add_argument("--runs", type=int, default=5, help="reference runs (default 5)")
     val.add_argument("-j", "--jobs", type=int, default=1, help="gradings in parallel")
-    val.add_argument("--backend", choices=["local", "docker"], default="local")
+    val.add_argument("--backend", choices=BACKENDS, default="auto")
     return parser
 
 
@@ -95,7 +97,7 @@ def _spec(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from grader.validate import validate  # noqa: PLC0415 (only this command needs it)
+    from grader.validate import validate
 
     assignment = find_assignment(args.assignment)
     started = time.monotonic()

@@ -90,8 +90,8 @@ class Connection:
         if line != expected:
             context = f" after sending {after!r}" if after else ""
             actual = "(connection closed)" if line is None else repr(line)
-            raise Mismatch(repr(expected), actual,
-                           rationale=f"the server replied {actual} instead of {expected!r}{context}")
+            raise Mismatch(repr(expected), actual, rationale=f"the server replied {actual} "
+                                                             f"instead of {expected!r}{context}")
 
     def shutdown_write(self) -> None:
         """Half-close: the server sees EOF but can still reply."""

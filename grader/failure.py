@@ -11,7 +11,7 @@ from __future__ import annotations
 class Failure(AssertionError):
     """The student's program did not behave as the handout promises."""
 
-    def __init__(self, rationale: str, *, help: str | None = None):  # noqa: A002 (check50's name)
+    def __init__(self, rationale: str, *, help: str | None = None):
         super().__init__(rationale)
         self.rationale = rationale
         self.help = help
@@ -23,7 +23,7 @@ class Mismatch(Failure):
     """The program produced `actual` where `expected` was due."""
 
     def __init__(self, expected: str, actual: str, *, rationale: str | None = None,
-                 help: str | None = None):  # noqa: A002
+                 help: str | None = None):
         super().__init__(rationale or "output differs from what was expected", help=help)
         self.expected = expected
         self.actual = actual

@@ -37,7 +37,7 @@ def grade(assignment: Assignment, submission: Path, backend: str = "local") -> G
     if report is None:
         why = ("the grading run exceeded its time budget" if outcome.timed_out
                else f"the grading run ended without a report:\n{outcome.output}")
-        report = failed_run(assignment, submission, backend, why)
+        report = failed_run(assignment, submission, sandbox.name, why)
     report.submission = str(submission)
     report.duration_s = round(time.monotonic() - started, 2)  # what the user waited
     report.notes.extend(sandbox.notes)

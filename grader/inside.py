@@ -60,7 +60,8 @@ def run_checks(assignment: Assignment, student: Path, reference: Path, workroot:
         pytest.main(args, plugins=[session])
     if session.problems:
         raise RuntimeError(session.problems[0])
-    return [session.results.get(c.id) or CheckResult.unearned(c, "the check did not run", Status.ERROR)
+    missing = "the check did not run"
+    return [session.results.get(c.id) or CheckResult.unearned(c, missing, Status.ERROR)
             for c in assignment.checks]
 
 

@@ -37,7 +37,7 @@ class CheckResult:
     feedback: str = ""             # what went wrong, in one or two sentences
     expected: str | None = None
     actual: str | None = None
-    help: str | None = None        # noqa: A003 (check50's word for the hint)
+    help: str | None = None
     evidence: list[str] = field(default_factory=list)  # short transcripts of the programs
     duration_s: float = 0.0
 

@@ -230,7 +230,8 @@ def test_suspend_during_a_vfork(start, c_programs):
     states = sorted(_state(pid) for pid in _group(program.popen.pid))
     assert states == ["D", "T"]
     program.resume()
-    assert program.wait_idle(5)  # the child pause()s again; the parent still waits for it
+    states = sorted(_state(pid) for pid in _group(program.popen.pid))
+    assert states == ["D", "S"]  # the child pause()s again; the parent still waits for it
 
 
 def test_send_to_a_program_that_stopped_reading_fails(start):

@@ -179,7 +179,7 @@ def serve(programs: dict[str, Path], tmp_path: Path, mode: str,
     """Run the server (traced) and one client (traced) against it; return both traces."""
     sock = tmp_path / "s.sock"
     prefix = tmp_path / "server"
-    argv = strace_command(prefix, "%net,%desc") + [str(programs["server"]), str(sock), mode]
+    argv = [*strace_command(prefix, "%net,%desc"), str(programs["server"]), str(sock), mode]
     server = subprocess.Popen(argv, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 10
@@ -324,7 +324,7 @@ def test_excerpt_stays_short_in_a_hot_loop(programs, tmp_path):
 def test_tracee_pid_and_live_signals(programs, tmp_path):
     """The engine's view: Popen's pid is strace's; signals go to tracee_pid()."""
     prefix = tmp_path / "live"
-    argv = strace_command(prefix, "%signal") + [str(programs["misc"]), "zombie"]
+    argv = [*strace_command(prefix, "%signal"), str(programs["misc"]), "zombie"]
     popen = subprocess.Popen(argv, start_new_session=True)
     try:
         pid = tracee_pid(popen.pid)

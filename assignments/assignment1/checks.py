@@ -85,6 +85,21 @@ def test_disconnect_mid_round(server, path, connect):
     conn.expect_line("SUM 1", after="1 0 (after a client left in the middle of a round)")
 
 
+def test_client_gone_before_reply(server, path, connect):
+    conn = connect(path, server=server)
+    server.wait_idle()
+    server.suspend()      # while the server is frozen, the client sends a round and leaves,
+    conn.send("1\n0\n")
+    conn.close()
+    server.resume()       # so the server writes its reply to a closed connection
+    server.wait_idle()
+    assert server.running, f"your server {server.describe_exit()} when it wrote a reply to a " \
+                           f"client that had left (ignore SIGPIPE, or send with MSG_NOSIGNAL)"
+    conn = connect(path, server=server)
+    conn.send("2\n0\n")
+    conn.expect_line("SUM 2", after="2 0 (after a client left before its reply)")
+
+
 def test_invalid_lines(server, path, connect):
     conn = connect(path, server=server)
     conn.send("3\n")

@@ -13,6 +13,7 @@ rlimits only, saying so once in the report.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -50,7 +51,7 @@ def isolation() -> tuple[list[str], str | None]:
         probe = subprocess.run([*prefix, "sh", "-c", PRELUDE, "sh", "true"],
                                capture_output=True, check=False)
         if probe.returncode == 0:
-            return prefix + ["sh", "-c", PRELUDE, "sh"], caveat
+            return [*prefix, "sh", "-c", PRELUDE, "sh"], caveat
     return [], ("local sandbox: this kernel allows no namespaces here, so student code "
                 "runs with rlimits only (use --backend docker for isolation)")
 
@@ -151,8 +152,6 @@ class LocalSandbox(Sandbox):
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, 9)
-    except ProcessLookupError:
-        pass
     proc.wait()

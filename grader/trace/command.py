@@ -25,9 +25,10 @@ Signals (-e signal=) stay at strace's default, all: deliveries are evidence chec
 
 Running it, for the engine:
 
-* Popen's pid is strace's. The program is strace's only child: `tracee_pid(popen.pid)`.
-  Send signals to that pid: with `-o FILE PROG` strace blocks fatal signals (its -I3
-  default), so SIGTERM/SIGINT sent to strace itself do nothing.
+* Popen's pid is strace's; `tracee_pid(popen.pid)` finds the program's. It is not simply
+  strace's first child (see tracee_pid). Send signals to that pid: with `-o FILE PROG`
+  strace blocks fatal signals (its -I3 default), so SIGTERM/SIGINT sent to strace itself
+  do nothing.
 * strace exits when every traced process has exited, with the main tracee's status (if the
   tracee is killed by a signal, strace kills itself with the same signal). A leftover child
   keeps strace, and so the "program", alive.
@@ -151,26 +152,37 @@ def strace_command(out_prefix: Path, syscalls: str | Sequence[str],
 
 
 def tracee_pid(tracer_pid: int, timeout: float = 5.0) -> int | None:
-    """The pid of the program strace started (strace's only child), waiting up to `timeout`
-    for strace to fork it. None if strace is gone or has no child any more (the program
-    already ended: use Trace.main_pid after loading).
+    """The pid of the program strace started, once it runs the program, waiting up to
+    `timeout` seconds. None if strace is gone, or no child of it runs the program (already
+    ended: use Trace.main_pid after loading; or not yet started after `timeout`).
+
+    Not simply strace's first child: with --seccomp-bpf strace first forks a short-lived
+    helper to test seccomp (killing it makes strace print "seccomp filter is requested but
+    unavailable" and trace without the filter), and the tracee itself runs strace's code
+    until its execve. Both still have strace's command line; the program does not.
     """
     children = Path(f"/proc/{tracer_pid}/task/{tracer_pid}/children")
     deadline = time.monotonic() + timeout
     while True:
         try:
+            tracer_cmdline = Path(f"/proc/{tracer_pid}/cmdline").read_bytes()
             pids = children.read_text().split()
         except FileNotFoundError:
             return None
         except OSError:  # kernel without CONFIG_PROC_CHILDREN: scan parents instead
             pids = _children_by_scan(tracer_pid)
-        if pids:
-            return int(pids[0])
+        for pid in pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline and cmdline != tracer_cmdline:
+                return int(pid)
         try:
             state = Path(f"/proc/{tracer_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             return None
-        if state in ("Z", "X") or time.monotonic() > deadline:
+        if state in ("Z", "X") or time.monotonic() >= deadline:
             return None
         time.sleep(0.0005)
 

@@ -9,6 +9,7 @@ pid arguments: strace reports tasks (threads have their own ids). Questions abou
 ("which fds were open when it exited", "how did it end") take a process id and default to the
 main process, the one strace started. Questions about events (`calls`, `used`, `never`,
 `signals_received`...) default to every process of the run; a process id given to them
+(`process=` for calls/used, whose other keywords are syscall arguments; `pid=` elsewhere)
 includes that process's threads.
 
 Process structure (threads vs children, fd tables, who reaped whom) comes from the
@@ -36,7 +37,7 @@ from grader.trace.events import (
     struct_fields,
     token_value,
 )
-from grader.trace.parse import Fallback, parse_file, parse_text
+from grader.trace.parse import Fallback, no_gc, parse_file, parse_text
 from grader.trace.syscalls import (
     ALIASES,
     ARG_NAMES,
@@ -101,18 +102,20 @@ class Trace:
         fallback = Fallback()
         events: list[Event] = []
         files = 0
-        if prefix.parent.is_dir():
-            for path in prefix.parent.glob(glob_escape(prefix.name) + ".*"):
-                suffix = path.name[len(prefix.name) + 1:]
-                if suffix.isdigit():
-                    events.extend(parse_file(path, int(suffix), fallback))
-                    files += 1
-        if prefix.is_file():
-            events.extend(parse_file(prefix, None, fallback))
-            files += 1
-        if not files:
-            raise FileNotFoundError(f"no strace output at {prefix}.<pid>: strace did not run")
-        return cls(events, main_pid, ordered=files == 1)
+        with no_gc():
+            if prefix.parent.is_dir():
+                for path in prefix.parent.glob(glob_escape(prefix.name) + ".*"):
+                    suffix = path.name[len(prefix.name) + 1:]
+                    if suffix.isdigit():
+                        events.extend(parse_file(path, int(suffix), fallback))
+                        files += 1
+            if prefix.is_file():
+                events.extend(parse_file(prefix, None, fallback))
+                files += 1
+            if not files:
+                raise FileNotFoundError(
+                    f"no strace output at {prefix}.<pid>: strace did not run")
+            return cls(events, main_pid, ordered=files == 1)
 
     @classmethod
     def parse(cls, text: str, pid: int | None = None, main_pid: int | None = None) -> Trace:
@@ -170,19 +173,22 @@ class Trace:
 
     # ---- calls ----------------------------------------------------------------------------
 
-    def calls(self, name: str | Iterable[str] | None = None, pid: int | None = None, *,
-              ok: bool | None = None, **args: Wanted) -> list[Syscall]:
+    def calls(self, name: str | Iterable[str] | None = None, /, *,
+              process: int | None = None, ok: bool | None = None,
+              **args: Wanted) -> list[Syscall]:
         """The calls named `name` (libc or kernel names; None: all), in time order.
 
-        `pid` keeps one process (with its threads); `ok=True/False` keeps successes or
-        failures; keyword arguments keep calls whose named argument matches (see `used`).
+        `process` keeps one process (with its threads); `ok=True/False` keeps successes or
+        failures; other keyword arguments are the call's own arguments and keep the calls
+        where they match (see `used`). The process filter is not called `pid` because
+        kill(pid, sig) and wait4(pid, ...) have an argument of that name.
         """
         if name is None:
             found: Iterable[Syscall] = (e for e in self.events if isinstance(e, Syscall))
         else:
             found = self._named(name)
-        if pid is not None:
-            group = self._group(pid)
+        if process is not None:
+            group = self._group(process)
             found = (c for c in found if self._group(c.pid) == group)
         if ok is not None:
             found = (c for c in found if c.ok == ok)
@@ -192,7 +198,7 @@ class Trace:
             found = (c for c in found if _args_match(c, args))
         return list(found)
 
-    def used(self, name: str | Iterable[str], pid: int | None = None, *,
+    def used(self, name: str | Iterable[str], /, *, process: int | None = None,
              ok: bool | None = None, **args: Wanted) -> bool:
         """True if the program made such a call.
 
@@ -207,7 +213,7 @@ class Trace:
         * a dict matches struct fields: addr={"sun_path": "/tmp/s"};
         * a callable gets the argument's value (int, bytes, None or text) and returns a bool.
         """
-        return bool(self.calls(name, pid, ok=ok, **args))
+        return bool(self.calls(name, process=process, ok=ok, **args))
 
     def never(self, specs: str | Iterable[str], pid: int | None = None) -> list[Syscall]:
         """The calls that break a "never use" rule: [] when the program complied.
@@ -225,7 +231,7 @@ class Trace:
             if first.strip():
                 names = arg_names(name)
                 wanted[names[0] if names else "arg0"] = first.strip()
-            for call in self.calls(name, pid, **wanted):
+            for call in self.calls(name, process=pid, **wanted):
                 offending[id(call)] = call
         return sorted(offending.values(), key=attrgetter("ts"))
 
@@ -238,7 +244,7 @@ class Trace:
         """
         wanted = str(path).encode("utf-8", "surrogateescape")
         ipc_name = wanted.startswith(b"/") and b"/" not in wanted[1:]
-        for call in self.calls(("unlink", "unlinkat", "mq_unlink"), pid, ok=True):
+        for call in self.calls(("unlink", "unlinkat", "mq_unlink"), process=pid, ok=True):
             if call.name == "mq_unlink":
                 if ipc_name and call.string(0) == wanted[1:]:
                     return True
@@ -314,7 +320,7 @@ class Trace:
         negative process group) or made by process `pid`. Failed calls are included (`ok`).
         """
         sent = []
-        for call in self.calls(list(SENDS_SIGNAL), pid):
+        for call in self.calls(list(SENDS_SIGNAL), process=pid):
             target_at, signal_at = SENDS_SIGNAL[call.name]
             target = call.value(target_at)
             if not isinstance(target, int):
@@ -503,6 +509,8 @@ def glob_escape(name: str) -> str:
 
 def _check_arg_names(names: list[str], args: dict[str, Wanted]) -> None:
     """A misspelt argument name is a bug in the check: say so instead of matching nothing."""
+    if not names:
+        raise TypeError("argument filters need a call name: calls('socket', domain=...)")
     for key in args:
         if key.startswith("arg") and key[3:].isdigit():
             continue
