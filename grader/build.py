@@ -56,7 +56,7 @@ def build(folder: Path, assignment: Assignment, confinement: Confinement) -> Bui
     limits = replace(confinement.limits, memory_mib=max(confinement.limits.memory_mib, 2048),
                      cpu_seconds=int(confinement.limits.build_seconds),
                      processes=max(confinement.limits.processes, 64))
-    builder = replace(confinement, limits=limits)
+    builder = replace(confinement, limits=limits, memory=None)  # compilers: rlimits only
     log_path = folder / ".grader-build.log"
     log_lines, ok = [], True
     deadline = started + confinement.limits.build_seconds

@@ -24,6 +24,7 @@ import pytest
 from grader.assignment import Assignment, find_assignment
 from grader.build import build
 from grader.checks.plugin import CheckSession
+from grader.memory import MemoryCgroup
 from grader.process import Confinement
 from grader.report import BuildResult, CheckResult, GradeReport, Status
 
@@ -103,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="local")
     args = parser.parse_args(argv)
     assignment = find_assignment(args.assignment)
-    confinement = Confinement(assignment.limits, args.uid, args.gid)
     work = Path.cwd()
+    memory = (MemoryCgroup.create(work.name, assignment.limits.memory_mib << 20, args.uid)
+              or MemoryCgroup.current())
+    confinement = Confinement(assignment.limits, args.uid, args.gid, memory)
     try:
         report = grade_here(assignment, args.submission.resolve(), work, confinement,
                             args.backend)

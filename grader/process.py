@@ -18,6 +18,7 @@ a regex on the output, a connect() that succeeds, an exit; never a fixed sleep.
 from __future__ import annotations
 
 import contextlib
+import contextlib
 import os
 import re
 import select
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from grader.assignment import Limits
 from grader.failure import Failure, Mismatch
+from grader.memory import MemoryCgroup
 
 DEFAULT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 TRACING = os.environ.get("IPC_GRADER_TRACING", "on") != "off"
@@ -41,19 +43,23 @@ bench/trace_overhead.py uses it to measure what tracing costs. Trace checks then
 
 @dataclass(frozen=True)
 class Confinement:
-    """How student code is held: resource limits, and the user it runs as (None: as we are)."""
+    """How student code is held: resource limits, the user it runs as (None: as we are), and
+    the memory cgroup that limits it (None: an address-space rlimit does)."""
 
     limits: Limits
     uid: int | None = None
     gid: int | None = None
+    memory: MemoryCgroup | None = None
 
     def prefix(self) -> list[str]:
         """`prlimit` sets the limits, then execs the program: safe with threads (no preexec_fn)."""
         lim = self.limits
+        address_space = [] if self.memory else [f"--as={lim.memory_mib * 1024 * 1024}"]
         return [
+            *(self.memory.join_prefix() if self.memory else []),
             "prlimit",
             f"--cpu={lim.cpu_seconds}",
-            f"--as={lim.memory_mib * 1024 * 1024}",
+            *address_space,
             f"--nproc={lim.processes}",
             f"--nofile={lim.open_files}",
             f"--fsize={64 * 1024 * 1024}",
@@ -65,6 +71,18 @@ class Confinement:
         if self.uid is None:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+    def processes_at_limit(self) -> bool:
+        """True when the student user runs as many tasks as RLIMIT_NPROC allows (a fork loop).
+
+        Only knowable when student code has a user id of its own."""
+        if self.uid is None:
+            return False
+        count = 0
+        for task in Path("/proc").glob("[0-9]*/task/*"):
+            with contextlib.suppress(OSError):
+                count += task.stat().st_uid == self.uid
+        return count >= self.limits.processes
 
     def kill_leftovers(self) -> None:
         """Kill every process of the student user: catches daemons that left their group."""
@@ -140,6 +158,9 @@ class Program:
     _read_pos: int = 0
     _tracee: int | None = None
     _trace: object | None = None
+    memory: MemoryCgroup | None = None
+    _oom_baseline: int = 0
+    stopped: bool = False  # killed by the grader (end of check, output flood), not by a limit
     output_exceeded: bool = False
 
     @classmethod
@@ -166,8 +187,10 @@ class Program:
         for fd in (slave, stdin_r, stderr_w):
             os.close(fd)
         os.set_blocking(stdin_w, False)
+        memory = confinement.memory
         program = cls(name=name, argv=argv, popen=popen, limits=confinement.limits,
-                      trace_prefix=trace_prefix, _stdin=stdin_w)
+                      trace_prefix=trace_prefix, _stdin=stdin_w, memory=memory,
+                      _oom_baseline=memory.oom_kills() if memory else 0)
         cap = confinement.limits.output_kib * 1024
         program._stdout = _Capture(master, cap, program._flooded)
         program._stderr = _Capture(stderr_r, cap, program._flooded)
@@ -327,6 +350,9 @@ class Program:
             return f"was killed: CPU time limit ({self.limits.cpu_seconds} s) exceeded"
         if sig == signal.SIGXFSZ:
             return "was killed: file size limit exceeded"
+        if (sig == signal.SIGKILL and not self.stopped and self.memory
+                and self.memory.oom_kills() > self._oom_baseline):
+            return f"was killed: memory limit ({self.limits.memory_mib} MiB) exceeded"
         name = signal.Signals(sig).name
         return f"was killed by {name} ({signal.strsignal(sig)})"
 
@@ -365,6 +391,7 @@ class Program:
 
     def stop(self) -> None:
         """SIGKILL the whole process group. Safe to call at any time, any number of times."""
+        self.stopped = self.stopped or self.running
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
 

@@ -30,19 +30,6 @@ from grader.sandbox.local import RUNS, SWEPT, UIDS
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 MARKER = ".test-marker"
 
-# The syscall-trace checks of assignment1 are listed in its rubric while grader/trace is being
-# written. Until their test functions exist in checks.py, grading trees leave exactly these
-# out (their points go to sums_rounds); any other rubric entry without a test stays in, so
-# the grading reports it. Once grader/trace lands this trims nothing.
-TRACE_CHECKS_IN_PROGRESS = {"server_uses_unix_stream", "client_uses_unix_stream",
-                            "accepted_fds_closed", "server_reports_socket_failure",
-                            "client_reports_connect_failure"}
-
-
-def _test_functions(source: str) -> set[str]:
-    return {node.name.removeprefix("test_") for node in ast.parse(source).body
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
-
 
 def _drop_tests(source: str, keep: set[str]) -> str:
     """checks.py without the test functions of checks not in `keep` (fixtures stay)."""
@@ -64,10 +51,7 @@ def make_tree(snapshot: Path, where: Path, checks: dict[str, float] | None = Non
     source = (original / "checks.py").read_text()
     entries = {c["id"]: c for c in rubric["checks"]}
     if checks is None:
-        missing = (set(entries) - _test_functions(source)) & TRACE_CHECKS_IN_PROGRESS
-        first = rubric["checks"][0]["id"]
-        checks = {i: c["points"] for i, c in entries.items() if i not in missing}
-        checks[first] += sum(entries[i]["points"] for i in missing)
+        checks = {i: c["points"] for i, c in entries.items()}
     assert abs(sum(checks.values()) - 100) < 1e-9, f"test tree points: {checks}"
     rubric["checks"] = [{**entries[i], "points": points} for i, points in checks.items()]
     rubric["limits"] = {**rubric.get("limits", {}), **(limits or {})}
@@ -97,7 +81,7 @@ def reference1(snapshot: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tree1(snapshot: Path, tmp_path_factory) -> Path:
-    """A GRADER_ROOT with the whole of assignment1 (see TRACE_CHECKS_IN_PROGRESS)."""
+    """A GRADER_ROOT with the whole of assignment1."""
     return make_tree(snapshot, tmp_path_factory.mktemp("root"))
 
 

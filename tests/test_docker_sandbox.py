@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import docker
 import pytest
 
+import docker
 from grader.assignment import Assignment, load_assignment
 from grader.grading import grade
 from grader.report import GradeReport, Status

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import subprocess
 import time
+
 import pytest
 
-from grader.trace import Raw, Syscall, parse_text, run_traced, stop, strace_command
+from grader.trace import Raw, Syscall, Trace, parse_text, run_traced, stop, strace_command
 from grader.trace.parse import strace_parser_parse
 
 IPC = r"""
@@ -168,8 +169,6 @@ def test_calls_strace_renames(traces):
     assert {"pselect6", "sendto", "recvfrom", "mq_timedsend", "mq_timedreceive",
             "mq_unlink"} <= names
     assert "select" not in names and "mq_send" not in names
-    from grader.trace import Trace
-
     trace = Trace(events)
     assert trace.used("select") and trace.used("send") and trace.used("recv")
     (sent,) = trace.calls("mq_send")

@@ -157,6 +157,9 @@ class CheckSession:
             result.earned = spec.points
         else:
             _explain(result, call.excinfo, self.assignment.limits.check_seconds)
+            if self.confinement.processes_at_limit():
+                result.feedback += (f" (your programs reached the process limit, "
+                                    f"{self.assignment.limits.processes}: a fork loop?)")
             result.evidence = [p.transcript() for launcher in self._launchers
                                for p in launcher.started]
             self._tidy_paths(result, check_id)

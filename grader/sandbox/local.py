@@ -23,6 +23,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from grader.memory import MemoryCgroup
 from grader.sandbox.base import RunOutcome, Sandbox
 
 RUNS = Path("/var/lib/ipc-grader")
@@ -128,6 +129,7 @@ class LocalSandbox(Sandbox):
                            extra_groups=[], stderr=subprocess.DEVNULL, check=False)
             self._sweep_temp_dirs()
         if self.root is not None:
+            MemoryCgroup.remove(self.root.name)  # created by grader.inside, named after us
             shutil.rmtree(self.root, ignore_errors=True)
         if self._uid_lock is not None:
             self._uid_lock.close()

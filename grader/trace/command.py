@@ -85,7 +85,8 @@ def trace_set(syscalls: str | Sequence[str], inject: Sequence[str] = ()) -> str:
     mq_unlink, which is in no class), or `all`.
     """
     chosen: dict[str, None] = {}
-    for token in _tokens(syscalls) + [_inject_parts(spec)[0] for spec in inject]:
+    injected = [name for spec in inject for name in _inject_parts(spec)[0].split(",")]
+    for token in _tokens(syscalls) + injected:
         if token == "all":
             return "all"
         if token.startswith("%"):
@@ -102,9 +103,10 @@ def trace_set(syscalls: str | Sequence[str], inject: Sequence[str] = ()) -> str:
         elif token.startswith("!"):
             raise ValueError(f"{token!r}: negated sets trace almost everything; "
                              "list the calls the check needs instead")
+        elif token.startswith("?") and _NAME.match(token):
+            chosen[token] = None  # strace: trace it if this kernel has it
         elif _NAME.match(token):
-            for name in kernel_names(token.lstrip("?")):
-                chosen[name] = None
+            chosen.update(dict.fromkeys(kernel_names(token)))
         else:
             raise ValueError(f"{token!r} is not a syscall name, %class or /regex")
     for name in BOOKKEEPING:

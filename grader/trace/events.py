@@ -149,7 +149,7 @@ def token_value(token: str) -> int | bytes | str | None:
     return token
 
 
-def pretty_token(token: str, limit: int = 48) -> str:
+def pretty_token(token: str, limit: int = 64) -> str:
     """One argument as a student should read it: strings decoded and re-escaped, capped."""
     if '"' in token:
         token = _HEX_STRING.sub(_pretty_string, token)
@@ -160,7 +160,11 @@ def pretty_token(token: str, limit: int = 48) -> str:
 
 def _pretty_string(match: re.Match[str]) -> str:
     data = bytes.fromhex(match.group(1).replace("\\x", ""))
-    text = escape_bytes(data, 20)
+    if data.startswith(b"/") and len(data) > 32 and data.isascii() and data.decode().isprintable():
+        # a long path: its end (the file's name) is what tells a student which one
+        return ("@" if match.group(0).startswith("@") else "") + \
+            '"...' + data[-29:].decode() + '"'
+    text = escape_bytes(data, 24)
     if match.group(2) and not text.endswith("..."):
         text += "..."  # strace itself cut the string at -s
     return ("@" if match.group(0).startswith("@") else "") + text
@@ -307,7 +311,7 @@ class Syscall(Event):
 
     # ---- display --------------------------------------------------------------------------
 
-    def short(self, arg_limit: int = 48) -> str:
+    def short(self, arg_limit: int = 64) -> str:
         """`write(1, "hi\\n", 3) = 3`, `socket(AF_INET, SOCK_STREAM, 0) = -1 EMFILE (injected)`."""
         args = ", ".join(pretty_token(a, arg_limit) for a in self.args)
         text = f"{self.name}({args})"

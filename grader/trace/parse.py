@@ -9,14 +9,20 @@ exactly the lines IPC checks care about.
 
 So the work is split by what each side is good at:
 
-* The fast path is one compiled regular expression per line shape (call, signal, exit,
-  unfinished, resumed). A line costs one `match` and one small object; the argument text is
-  kept whole and split only when a check asks for it (events.py). This runs at several
-  hundred thousand lines per second (bench/trace_parse.py prints the figure).
-* strace-parser is the second opinion: a line no fast pattern accepts is handed to it, and if
-  it parses, its name, arguments and result become the event. Because its grammar accepts
-  no shape the fast path rejects, this rarely rescues anything in practice, so it is bounded
-  (FALLBACK_BUDGET lines per trace) and loaded only when first needed.
+* The fast path: one compiled regular expression runs over the whole file at once
+  (`findall`), so the regex engine, not Python, splits every plain call line into time,
+  name, argument text and result. A plain call then costs a tuple unpacking and one small
+  object; the other shapes (signal, exit, unfinished, resumed) have one compiled pattern
+  each and are tried line by line. Arguments stay as text until a check asks (events.py),
+  timestamps stay as text until read, and the cyclic GC is paused while the events are
+  built (they hold no cycles). bench/trace_parse.py prints the figures: several hundred
+  thousand lines per second, three orders of magnitude above strace-parser.
+* strace-parser is the second opinion: a line no fast pattern accepts is handed to it, and
+  if it parses, its name, arguments and result become the event. Its grammar's shapes are a
+  subset of the fast patterns' (same timestamp, `name(args) = result` and
+  `+++ exited with N +++` rules, stricter arguments), so for strace_command's output it
+  rescues nothing today; it stays as a cheap safety net for unforeseen shapes, bounded
+  (FALLBACK_BUDGET lines per trace, loaded on first use, counted in Fallback).
 * strace-parser is also the oracle: tests/test_trace_crosscheck.py parses real traces with
   both and requires the same name, arguments and result on every line strace-parser parses.
 * Whatever neither understands becomes a `Raw` event: kept, counted in `Trace.unparsed`,

@@ -1,0 +1,497 @@
+"""assignment4 checks: text messages sent one bit at a time with kill(), SIGUSR1 and SIGUSR2.
+
+The encoding is the student's, so their client and server are always graded together and the
+grader never decodes a signal: a delivery check starts the server, reads its PID, runs
+clients, and looks for each message as an intact run of bytes in the server's output.
+
+Lost signals. Two signals of one kind sent before the first is handled merge into one, so a
+client that sleeps a fixed time per bit instead of waiting for the server's answer works on
+an idle machine and loses bits on a busy one. The delivery checks make the machine busy on
+purpose, in a way that does not depend on luck: the server is stopped (SIGSTOP) while each
+client starts and continued PAUSE seconds later, and the 1,000-character message also runs
+against a CPU hog on every core while the server is stopped again and again. A pair that
+waits for each answer only gets slower; a racy pair loses bits every time.
+
+Waiting. A deadline per message comes from a calibration run of the reference on this host
+(DEADLINE_FACTOR times its time, never less than the floor). A lost signal usually leaves the
+client and the server both asleep, each waiting for the other: when neither has run for
+STALL_SECONDS the check fails at once with that diagnosis instead of waiting out the deadline.
+"""
+
+import contextlib
+import os
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from grader.checks import Failure, Mismatch
+from grader.process import shorten
+
+PAUSE = 0.03              # seconds the server stays stopped while a client starts
+STALL_SECONDS = 1.0       # client and server both asleep, nothing moving: a signal was lost
+DEADLINE_FACTOR = 20      # a message may take this many times what the reference takes...
+FLOOR_SECONDS = 10.0      # ...and never less than this
+FLOOR_PER_CHAR = 0.003    # ...nor 3 ms per character (10,000 characters: 30 s)
+PID_SECONDS = 5.0         # the server has this long to print its PID
+BAD_ARGS_SECONDS = 2.0    # a client given bad arguments has this long to exit
+IDLE_WINDOW = 0.5         # seconds of idleness measured at a time
+IDLE_CPU_SHARE = 0.10     # an idle server may use this share of one CPU
+POLLS_PER_WINDOW = 10     # sleep calls allowed in an idle window (sleep(1) in a loop is fine)
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+HELP_WAIT_FOR_ANSWER = ("signals of one kind do not queue: send the next bit only after the "
+                        "server has answered the previous one (server: kill(si_pid, ...) "
+                        "once the bit is stored; client: block SIGUSR1/SIGUSR2 and wait with "
+                        "sigsuspend() or sigwaitinfo())")
+
+
+def text_of(data: bytes) -> str:
+    """Bytes as a program argument (Popen encodes str back with surrogateescape)."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def show(data: bytes, limit: int = 300) -> str:
+    return shorten(text_of(data), limit)
+
+
+# ---- deadlines: a calibration run of the reference ----------------------------------------
+
+_seconds_per_char: list[float] = []
+
+
+def deadline(reference, chars: int) -> float:
+    """Seconds a message of `chars` characters may take (see the handout)."""
+    if not _seconds_per_char:
+        server = start_server(reference)
+        text = "calibration " * 84  # 1,008 characters
+        started = time.monotonic()
+        client = reference.spawn("client", str(server.pid), text)
+        wait_for(server, client, text.encode(), len(server.stdout_bytes), 60.0)
+        _seconds_per_char.append((time.monotonic() - started) / len(text))
+        client.stop()
+        server.stop()
+    return max(FLOOR_SECONDS, FLOOR_PER_CHAR * chars,
+               DEADLINE_FACTOR * _seconds_per_char[0] * max(chars, 100))
+
+
+# ---- the server and its PID -------------------------------------------------------------
+
+
+def start_server(launcher, **kwargs):
+    """Start a server, wait for its PID (stdout or stderr, colours stripped) and its wait."""
+    server = launcher.spawn("server", **kwargs)
+    pid = server.pid
+    number = re.compile(rb"(?<!\d)%d(?!\d)" % pid)
+    give_up = time.monotonic() + PID_SECONDS
+    while not (number.search(ANSI.sub(b"", server.stdout_bytes))
+               or number.search(ANSI.sub(b"", server.stderr.encode(errors="surrogateescape")))):
+        if not server.running:
+            raise Failure(f"{server.name} {server.describe_exit()} before printing its PID")
+        if time.monotonic() > give_up:
+            raise Mismatch(str(pid), show(server.stdout_bytes) or "(nothing)",
+                           rationale=f"{server.name} did not print its PID ({pid}) within "
+                                     f"{PID_SECONDS:g} s",
+                           help='print it as the first line of stdout and flush it, e.g. '
+                                'printf("%d\\n", getpid()); fflush(stdout);')
+        time.sleep(0.002)
+    server.wait_idle()  # in its wait for signals: handlers are in place
+    return server
+
+
+def output_after_pid(server) -> bytes:
+    """The server's stdout without its PID line (when the PID was printed on stdout)."""
+    out = server.stdout_bytes
+    first, newline, rest = out.partition(b"\n")
+    if newline and re.search(rb"(?<!\d)%d(?!\d)" % server.pid, ANSI.sub(b"", first)):
+        return rest
+    return out
+
+
+# ---- waiting for a message ----------------------------------------------------------------
+
+
+def _asleep(programs) -> tuple | None:
+    """Context-switch counts if every program sleeps (state S), else None (one can move)."""
+    marks = []
+    for program in programs:
+        try:
+            status = Path(f"/proc/{program.pid}/status").read_text()
+        except OSError:
+            return None
+        state = re.search(r"^State:\s+(\S)", status, re.M)
+        if state is None or state.group(1) not in "SD":
+            return None
+        marks += re.findall(r"ctxt_switches:\s+(\d+)", status)
+    return tuple(marks)
+
+
+def wait_for(server, client, data: bytes, start: int, seconds: float) -> int:
+    """Wait until `data` is in the server's output past `start` (None: do not look) and the
+    client has exited. Returns where the message ends. Fails on the deadline, on a stall,
+    or if the server dies."""
+    give_up = time.monotonic() + seconds
+    still, since = None, time.monotonic()
+    while True:
+        out = server.stdout_bytes
+        found = -1 if data is None else out.find(data, start)
+        if (data is None or found >= 0) and not client.running:
+            client.wait()
+            return start if data is None else found + len(data)
+        if not server.running:
+            raise Failure(f"{server.name} {server.describe_exit()} while {client.name} was "
+                          f"sending {show(data or b'', 60)!r}")
+        now = time.monotonic()
+        watched = [server, client] if client.running else [server]
+        mark = _asleep(watched)
+        if mark is None or mark != still:
+            still, since = mark, now
+        elif now - since >= STALL_SECONDS and (data is None or found < 0):
+            who = "your client and your server both" if client.running else \
+                "your client has exited and your server"
+            raise Mismatch(show(data or b"(the client's exit)"), show(out[start:]) or "(nothing)",
+                           rationale=f"{who} waited for a signal for {STALL_SECONDS:g} s "
+                                     f"before the message was printed: a signal was lost",
+                           help=HELP_WAIT_FOR_ANSWER)
+        if now > give_up:
+            if found >= 0:
+                raise Failure(f"{server.name} printed the message but {client.name} was still "
+                              f"running {seconds:g} s later",
+                              help="exit once the whole message is sent (and confirmed)")
+            raise Mismatch(show(data), show(out[start:]) or "(nothing)",
+                           rationale=f"the message was not printed whole within {seconds:g} s")
+        time.sleep(0.002)
+
+
+def deliver(student, server, data: bytes, seconds: float, pause: bool = True):
+    """Run the student's client with `data` (the server stopped as it starts), and wait until
+    the server has printed it. Returns (client, end of the message in the server's output)."""
+    start = len(server.stdout_bytes)
+    if pause:
+        server.suspend()
+    try:
+        client = student.spawn("client", str(server.pid), text_of(data))
+        if pause:
+            time.sleep(PAUSE)  # the length of the pause is the scenario, not a readiness wait
+    finally:
+        if pause:
+            server.resume()
+    return client, wait_for(server, client, data or None, start, seconds)
+
+
+@contextlib.contextmanager
+def busy_machine(server):
+    """A CPU hog on every core, and the server stopped 10 ms out of every 50."""
+    hogs = []
+    for cpu in sorted(os.sched_getaffinity(0)):
+        hog = subprocess.Popen(["sh", "-c", "while :; do :; done"], start_new_session=True)
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(hog.pid, {cpu})
+        hogs.append(hog)
+    done = threading.Event()
+
+    def stutter():
+        while not done.wait(0.04):
+            server.signal(signal.SIGSTOP)
+            done.wait(0.01)
+            server.signal(signal.SIGCONT)
+
+    thread = threading.Thread(target=stutter, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        server.signal(signal.SIGCONT)
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def sentence(rng: random.Random, chars: int) -> bytes:
+    words = ["signal", "kill", "bit", "byte", "pause", "mask", "handler", "pid", "ack", "zero",
+             "one", "Linux", "SIGUSR1", "SIGUSR2", "message", "server", "client", "42", "(ok)"]
+    out = ""
+    while len(out) < chars:
+        out += rng.choice(words) + rng.choice([" ", " ", ", ", ". ", "; ", "! "])
+    return out[:chars].encode()
+
+
+# ---- delivery ---------------------------------------------------------------------------
+
+
+def test_short_message(student, reference):
+    for text in (b"Hello, signals! One bit at a time, 8 bits a byte.",
+                 b"A second server, and a second short message."):
+        server = start_server(student)
+        deliver(student, server, text, deadline(reference, len(text)))
+
+
+def test_empty_message(student, reference):
+    server = start_server(student)
+    deliver(student, server, b"", deadline(reference, 0))
+    after = b"After an empty message, this one arrives intact."
+    deliver(student, server, after, deadline(reference, len(after)))
+
+
+def test_thousand_chars(student, reference):
+    text = sentence(random.Random(1000), 1000)
+    server = start_server(student)
+    seconds = deadline(reference, len(text))
+    with busy_machine(server):
+        deliver(student, server, text, seconds)
+
+
+def test_ten_thousand_chars(student, reference):
+    text = sentence(random.Random(10000), 10000)
+    server = start_server(student)
+    deliver(student, server, text, deadline(reference, len(text)))
+
+
+def test_utf8_and_all_bytes(student, reference):
+    server = start_server(student)
+    utf8 = "Grüße, ça marche ✓ — 日本語のテキスト 🎉 Ελληνικά".encode()
+    deliver(student, server, utf8, deadline(reference, len(utf8)))
+    every_byte = bytes(range(1, 256))
+    deliver(student, server, every_byte, deadline(reference, len(every_byte)))
+
+
+def test_five_clients(student, reference):
+    server = start_server(student)
+    for n in range(1, 6):
+        text = b"client %d of 5 says: " % n + sentence(random.Random(n), 20 + 7 * n)
+        deliver(student, server, text, deadline(reference, len(text)))
+
+
+def test_whole_and_in_order(student, reference):
+    rng = random.Random(7)
+    texts = [b"#%02d:" % n + bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz")
+                                   for _ in range(length))
+             for n, length in enumerate([1, 150, 3, 40, 0, 90, 7, 300, 12, 64, 2, 25])]
+    server = start_server(student)
+    ends = [deliver(student, server, text, deadline(reference, len(text)))[1] for text in texts]
+    out = server.stdout_bytes
+    for text, end in zip(texts, ends, strict=True):
+        if out.count(text) != 1:
+            raise Mismatch(f"{show(text, 60)!r} printed once",
+                           f"printed {out.count(text)} times: {show(output_after_pid(server))}",
+                           rationale="a message was printed more than once: the text of a "
+                                     "previous message was still in the buffer",
+                           help="empty your buffer (length back to 0) after printing a message")
+    if ends != sorted(ends):
+        raise Failure("the messages were not printed in the order they were sent")
+
+
+def test_exact_format(student, reference):
+    texts = [b"First message", b"", b"third, after an empty one"]
+    server = start_server(student)
+    for text in texts:
+        deliver(student, server, text, deadline(reference, len(text)))
+    server.wait_idle()
+    expected = b"".join(text + b"\n" for text in texts)
+    actual = output_after_pid(server)
+    if actual != expected:
+        raise Mismatch(show(expected), show(actual),
+                       rationale="after the PID line, the server should print each message "
+                                 "followed by a newline, and nothing else",
+                       help="no banner, prefix or NUL byte; an empty message is an empty line")
+
+
+def test_killed_client(student, reference):
+    server = start_server(student)
+    deliver(student, server, b"before the storm", deadline(reference, 16))
+    switches = _switches(server)
+    victim = student.spawn("client", str(server.pid), "~" * 10000)
+    give_up = time.monotonic() + 2.0
+    while _switches(server) < switches + 100 and victim.running and time.monotonic() < give_up:
+        time.sleep(0.002)  # until the server has taken some bits of the victim's message
+    victim.stop()
+    victim.wait()
+    time.sleep(0.5)  # the handout allows a server to reset after half a second of silence
+    text = b"after the storm: a client was killed mid-message"
+    _, end = deliver(student, server, text, deadline(reference, len(text)))
+    out = server.stdout_bytes
+    line = out[out.rfind(b"\n", 0, end - len(text)) + 1:end]
+    if b"~" in line:
+        raise Mismatch(show(text), show(line),
+                       rationale="the next message came out glued to what the killed client "
+                                 "had sent",
+                       help="drop an unfinished message when a new sender (si_pid) starts")
+
+
+def _switches(program) -> int:
+    try:
+        status = Path(f"/proc/{program.pid}/status").read_text()
+    except OSError:
+        return 0
+    return sum(int(n) for n in re.findall(r"ctxt_switches:\s+(\d+)", status))
+
+
+def test_idle_cpu(student, reference):
+    server = start_server(student)
+    _idle_share(server, "right after it started")
+    deliver(student, server, b"one message, then quiet", deadline(reference, 23))
+    if server.running:
+        server.wait_idle()
+        _idle_share(server, "after a message")
+
+
+def _idle_share(server, when: str) -> None:
+    before = server.cpu_seconds()
+    time.sleep(IDLE_WINDOW)
+    used = server.cpu_seconds() - before
+    assert used <= IDLE_CPU_SHARE * IDLE_WINDOW, \
+        f"with nothing to do ({when}), your server used {used:.2f} s of CPU in " \
+        f"{IDLE_WINDOW:g} s: wait for signals in pause() or sigsuspend(), not in a loop"
+
+
+def test_confirmation(student, reference):
+    text = b"are you there?"
+    server = start_server(student)
+    server.suspend()
+    try:
+        client = student.spawn("client", str(server.pid), text_of(text))
+        time.sleep(0.3)  # the server is stopped: it can confirm nothing
+        early = client.exit_code
+    finally:
+        server.resume()
+    if early == 0:
+        raise Failure("your client exited 0 while the server was stopped (SIGSTOP): it did "
+                      "not wait for the server to confirm the message",
+                      help="have the server answer (kill(si_pid, ...)) and exit 0 only after "
+                           "the answer to the last bit, or to the whole message")
+    server = start_server(student)
+    start = len(server.stdout_bytes)
+    client = student.spawn("client", str(server.pid), "confirm this one")
+    wait_for(server, client, None, start, deadline(reference, 16))
+    assert client.exit_code == 0, \
+        f"with a running server, your client {client.describe_exit()}: {show(client.stderr.encode(errors='surrogateescape'), 200)}"
+    give_up = time.monotonic() + 1.0
+    while len(server.stdout_bytes) == start and time.monotonic() < give_up:
+        time.sleep(0.002)  # the pty may pass on what the server wrote a moment later
+    assert len(server.stdout_bytes) > start, \
+        "your client exited 0, but the server had printed nothing: confirm after printing"
+
+
+# ---- arguments (run where a stray kill() reaches nothing: every kill() is faked) ---------
+
+FAKE_KILL = ["kill,tkill,tgkill,rt_sigqueueinfo:retval=0"]
+
+
+def test_client_arguments(student):
+    pid = str(os.getpid())
+    cases = [[], [pid], [pid, "hello", "extra"], ["abc", "hello"], ["0", "hello"],
+             ["-1", "hello"], ["12x", "hello"], ["", "hello"]]
+    for args in cases:
+        client = student.spawn("client", *args, trace="%signal", inject=FAKE_KILL)
+        try:
+            client.wait(BAD_ARGS_SECONDS)
+        except Failure:
+            client.signal(signal.SIGKILL)
+            client.wait()
+        shown = " ".join(repr(a) for a in args) or "no arguments"
+        sent = [s for s in client.trace.signals_sent() if s.signal not in ("0", "?")]
+        if sent:
+            s = sent[0]
+            whom = {0: "its own process group", -1: "every process it may signal"}.get(
+                s.target, f"process {s.target}")
+            raise Failure(f"with {shown}, your client sent {s.signal} to {whom} (kill() was "
+                          f"faked here, so nothing arrived)",
+                          help="check the arguments first: exactly two, and a PID made of "
+                               "digits only, greater than 0 (strtol with an end pointer)")
+        assert client.exit_code == 1, f"with {shown}, your client {client.describe_exit()} " \
+                                      f"(expected: a usage line on stderr and exit 1)"
+        assert client.stderr.strip(), f"with {shown}, your client exited 1 without a message " \
+                                      f"on stderr"
+
+
+# ---- what the programs really do: syscall traces -------------------------------------------
+
+CHANNELS = {"pipe", "mkfifo", "socket", "socketpair", "mq_open", "shm_open", "shmget",
+            "msgget", "semget", "memfd_create"}
+QUIET_FILES = (b"/dev/null", b"/dev/tty")
+
+
+def test_signals_only(student, reference):
+    text = b"nothing but signals"
+    server = start_server(student)
+    client = student.spawn("client", str(server.pid), text_of(text),
+                           trace="%signal,%net,%ipc,%file,%desc,%memory,/^mq_")
+    with contextlib.suppress(Failure):  # delivery is other checks' business
+        wait_for(server, client, None, len(server.stdout_bytes), deadline(reference, len(text)))
+    if client.running:
+        client.signal(signal.SIGKILL)
+        client.wait()
+    trace = client.trace
+    other = trace.never(CHANNELS)
+    assert not other, f"your client used {other[0].short()}: the message must travel as " \
+                      f"signals only"
+    for call in trace.calls("open", ok=True):
+        path = call.argument("pathname") or b""
+        if re.search(r"O_WRONLY|O_RDWR|O_CREAT", call.args_text) and \
+                not path.startswith(QUIET_FILES):
+            raise Failure(f"your client opened a file for writing: {call.short()}; the "
+                          f"message must travel as signals only")
+    for call in trace.calls("mmap", ok=True):
+        if "MAP_SHARED" in call.args_text and call.value(4) != -1:
+            raise Failure(f"your client mapped a shared file: {call.short()}")
+    sent = trace.signals_sent()
+    for s in sent:
+        if s.target != server.pid or s.signal not in ("SIGUSR1", "SIGUSR2", "0"):
+            raise Failure(f"your client sent {s.signal} to {s.target}: only SIGUSR1 and "
+                          f"SIGUSR2 to the server's PID ({server.pid}) carry a message")
+    bits = sum(1 for s in sent if s.signal in ("SIGUSR1", "SIGUSR2"))
+    if client.exit_code == 0 and bits < len(text):
+        raise Failure(f"your client sent only {bits} signals for a {len(text)}-byte message: "
+                      f"the data must travel as signals", help=trace.excerpt(None, 8))
+
+
+def test_server_sigaction(student):
+    server = start_server(student, trace="%signal")
+    server.signal(signal.SIGKILL)
+    server.wait(5)
+    calls = server.trace.calls("sigaction", ok=True)
+    for name in ("SIGUSR1", "SIGUSR2"):
+        set_ = [c for c in calls if c.arg(0) == name and c.arg(1) not in (None, "NULL")]
+        assert set_, f"your server never installed a handler for {name} (sigaction); " \
+                     f"its calls: {server.trace.excerpt('rt_sigaction')}"
+        last = set_[-1]
+        handler = last.fields(1).get("sa_handler", "")
+        assert handler not in ("SIG_DFL", "SIG_IGN"), \
+            f"your server left {name} at {handler}: {last.short()}"
+        assert not re.search(r"SA_RESETHAND|SA_ONESHOT", last.arg(1) or ""), \
+            f"your server's {name} handler is one-shot ({last.short()}): after the first " \
+            f"{name} the default action (terminate) is back"
+
+
+SLEEPS = ["nanosleep", "clock_nanosleep", "select", "pselect6", "poll", "ppoll", "epoll_wait",
+          "epoll_pwait"]
+
+
+def test_no_sleep_polling(student, reference):
+    server = start_server(student, trace=",".join(SLEEPS))
+    windows = [_quiet(server)]
+    text = b"a message between two quiet moments"
+    with contextlib.suppress(Failure):  # delivery is other checks' business
+        deliver(student, server, text, deadline(reference, len(text)), pause=False)
+    server.wait_idle()
+    windows.append(_quiet(server))
+    server.signal(signal.SIGKILL)
+    server.wait(5)
+    trace = server.trace
+    for first, last in windows:
+        calls = [c for c in trace.calls(SLEEPS) if first <= c.time <= last]
+        assert len(calls) <= POLLS_PER_WINDOW, \
+            f"while idle, your server called {calls[0].name}() {len(calls)} times in " \
+            f"{last - first:.1f} s ({calls[0].short()}): wait in pause() or sigsuspend(), " \
+            f"which sleep until a signal comes, instead of polling a flag"
+
+
+def _quiet(server) -> tuple[float, float]:
+    first = time.time()
+    time.sleep(IDLE_WINDOW)
+    return first, time.time()
