@@ -18,7 +18,6 @@ a regex on the output, a connect() that succeeds, an exit; never a fixed sleep.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import os
 import re
 import select

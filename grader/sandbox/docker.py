@@ -1,29 +1,33 @@
 """The docker backend: one throwaway container per grading run, from the grading image.
 
 The container (image ipc-grader:<grader version>, built by docker/build-image.sh) has
-  - no network at all (network mode none: not even a loopback to the host),
+  - no network at all (network mode none: only a loopback of its own),
   - a memory limit with no swap beyond it, a pids limit and one CPU,
   - a read-only root file system; /work (where the grading happens) and /tmp are sized tmpfs,
   - every capability dropped but the few the harness needs (CAP_ADD), and no-new-privileges,
   - its own PID, IPC and mount namespaces, so queues and /dev/shm are private and every
     process dies with the container.
 The harness (`python3 -m grader.inside`) runs in it as root, in /work, which only root can
-write: student programs run as a user id of their own (see `STUDENT_UIDS`) and can write only
-the folders the harness gives them, never the report.
+write: student programs run as a user id of their own (see STUDENT_UIDS) and can write only
+the folders the harness gives them, never the report. The image keeps the checks and the
+reference in /opt/ipc-grader, readable by root only.
 
-A container outlives nothing: it is removed by destroy(), and if the grading process itself
-dies (SIGKILL, a crash), the container's keeper process (`cat`, reading the stdin we hold
+A container outlives nothing: destroy() removes it, and if the grading process itself dies
+(SIGKILL, a crash), the container's keeper process (`cat`, reading the stdin we hold
 attached) gets EOF, the container stops and the engine removes it (auto-remove).
 
+Files go in and out through `docker exec` (tar in, cat out), not the engine's archive API,
+which cannot see a tmpfs and refuses a read-only root. A copy_in is streamed to the next
+command: the grading run's exec unpacks the submission, then starts the harness.
+
 When GRADER_ROOT is set on the host, its assignments/ and reference/ are copied into the
-container and used instead of the image's copy, exactly as the local backend would use them:
-the engine (the grader package) always comes from the image.
+container and used instead of the image's copy, as the local backend would use them; the
+engine (the grader package) always comes from the image.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import random
 import re
@@ -33,8 +37,8 @@ import tarfile
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from grader import __version__
 from grader.sandbox.base import RunOutcome, Sandbox, SandboxError
@@ -63,7 +67,7 @@ TMPFS = {WORK: "exec,mode=755,size=128m", "/tmp": "mode=1777,size=64m"}
 #   KILL          kill student processes (another uid) at the end of each check
 # Each was measured: without any one of them the reference no longer gets full marks.
 # Not needed: SYS_PTRACE (strace runs as the student user and traces its own child),
-# FOWNER, and everything docker grants by default (NET_RAW, MKNOD, SETFCAP, ...).
+# FOWNER, and everything else docker grants by default (NET_RAW, MKNOD, SETFCAP, ...).
 CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL"]
 
 # Student programs of each container run as a user id no other running container uses:
@@ -75,21 +79,16 @@ CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL"]
 STUDENT_UIDS = range(70000, 100000)
 STALE_CREATED_S = 600         # a container of ours still "created" after this never started
 OUTPUT_TAIL = 4000            # characters of the harness's own output kept for errors
-REPORT_MAX_BYTES = 64 * 1024 * 1024
+COPY_OUT_MAX = 64 * 1024 * 1024
 
 # Build products and caches never copied with a GRADER_ROOT tree (as in docker/build-image.sh).
 _SKIPPED_NAMES = {"__pycache__", "mutants", ".git", "build"}
 _SKIPPED_SUFFIXES = {".pyc", ".o", ".a", ".so"}
+_UNPACK_THEN = f'tar -x -C {WORK} -f - && exec "$@"'  # sh -c script: unpack stdin, run argv
 
 
 def image_name() -> str:
     return f"{IMAGE}:{__version__}"
-
-
-def _engine_error(error: Exception) -> SandboxError:
-    detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-    return SandboxError(f"no docker engine answers (start one with docker/start-dockerd.sh): "
-                        f"{detail}")
 
 
 class DockerSandbox(Sandbox):
@@ -106,6 +105,7 @@ class DockerSandbox(Sandbox):
         self._client = None
         self._keeper = None   # the attached stdin of the container's keeper process
         self._env: dict[str, str] = {}
+        self._pending: list[_Copy] = []  # copied in with the next command
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -118,22 +118,23 @@ class DockerSandbox(Sandbox):
             self._check_image()
             self.uid = self._free_uid()
             self._create_and_start()
-            root = os.environ.get("GRADER_ROOT")
-            if root:
-                self._put_grader_root(Path(root))
         except docker.errors.ImageNotFound:
             self.destroy()
             raise SandboxError(f"docker image {self.image} not found: build it with "
                                f"docker/build-image.sh") from None
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
             self.destroy()
-            if isinstance(error, docker.errors.APIError) and error.response is not None:
-                raise SandboxError(f"the docker engine refused the grading container: "
-                                   f"{error.explanation}") from None
             raise _engine_error(error) from None
         except BaseException:  # Ctrl-C half-way: a container may exist; `with` will not clean up
             self.destroy()
             raise
+        root = os.environ.get("GRADER_ROOT")
+        if root:
+            parts = {f"{Path(ROOT_IN_CONTAINER).name}/{part}": (Path(root) / part).resolve()
+                     for part in ("assignments", "reference") if (Path(root) / part).is_dir()}
+            self._pending.append(_Copy(parts, top=Path(ROOT_IN_CONTAINER).name,
+                                       skip_builds=True))
+            self._env["GRADER_ROOT"] = ROOT_IN_CONTAINER
 
     def _check_image(self) -> None:
         image = self._client.images.get(self.image)
@@ -143,22 +144,20 @@ class DockerSandbox(Sandbox):
                                f"not {__version__}: rebuild it with docker/build-image.sh")
 
     def _free_uid(self) -> int:
-        """A student uid that no container of ours uses; also removes containers that never
-        started (a grading killed between create and start)."""
+        """A student uid no container of ours uses. Also removes our containers that were
+        created but never started (a grading killed in between), which nothing else would."""
         used = set()
-        now = datetime.now(UTC).timestamp()
+        now = time.time()
         for summary in self._client.api.containers(all=True, filters={"label": LABEL}):
-            labels = summary.get("Labels") or {}
-            if summary.get("State") == "created" and now - summary.get("Created", now) > \
-                    STALE_CREATED_S:
+            if summary.get("State") == "created" and \
+                    now - summary.get("Created", now) > STALE_CREATED_S:
                 self._remove(summary["Id"])
                 continue
-            if labels.get(f"{LABEL}.uid", "").isdigit():
-                used.add(int(labels[f"{LABEL}.uid"]))
-        while True:
-            uid = random.choice(STUDENT_UIDS)
-            if uid not in used:
-                return uid
+            uid = (summary.get("Labels") or {}).get(f"{LABEL}.uid", "")
+            if uid.isdigit():
+                used.add(int(uid))
+        free = [uid for uid in random.sample(STUDENT_UIDS, 64) if uid not in used]
+        return free[0] if free else random.choice(STUDENT_UIDS)
 
     def _create_and_start(self) -> None:
         api = self._client.api
@@ -173,6 +172,7 @@ class DockerSandbox(Sandbox):
             labels={LABEL: "1", f"{LABEL}.uid": str(self.uid), f"{LABEL}.run": self.label[:200],
                     f"{LABEL}.version": __version__})
         self.container_id = created["Id"]
+        # The engine warns when it cannot enforce a limit (no swap accounting, no pids cgroup).
         self.notes += [f"docker: {warning}" for warning in created.get("Warnings") or []]
         # Attached before start: with stdin_open, the engine closes the keeper's stdin when
         # this (only) attached client goes away, so the container dies with this process.
@@ -182,16 +182,17 @@ class DockerSandbox(Sandbox):
     def destroy(self) -> None:
         if self._client is None:
             return
-        if self.container_id is not None:
-            self._remove(self.container_id)
-        else:  # create may have reached the engine before an interrupt
-            self._remove(self.container_name)
-        if self._keeper is not None:
-            with contextlib.suppress(OSError):
-                self._keeper.close()
-            self._keeper = None
-        self._client.close()
-        self._client = None
+        try:
+            # By id, or by name: the create request may have reached the engine before an
+            # interrupt stopped us from reading its answer.
+            self._remove(self.container_id or self.container_name)
+        finally:
+            if self._keeper is not None:
+                with contextlib.suppress(OSError):
+                    self._keeper.close()
+                self._keeper = None
+            self._client.close()
+            self._client = None
 
     def _remove(self, container: str) -> None:
         """Remove a container, waiting for an auto-removal already under way."""
@@ -209,65 +210,18 @@ class DockerSandbox(Sandbox):
     # ---- files ----------------------------------------------------------------------------
 
     def copy_in(self, source: Path, name: str) -> None:
-        self._put(_tar_folder({name: Path(source).resolve()}))
-
-    def _put_grader_root(self, root: Path) -> None:
-        """The host's assignments/ and reference/, for a grading against a GRADER_ROOT tree."""
-        folders = {f"{Path(ROOT_IN_CONTAINER).name}/{part}": (root / part).resolve()
-                   for part in ("assignments", "reference") if (root / part).is_dir()}
-        self._put(_tar_folder(folders, top=Path(ROOT_IN_CONTAINER).name, skip_builds=True))
-        self._env["GRADER_ROOT"] = ROOT_IN_CONTAINER
-
-    def _put(self, archive: bytes) -> None:
-        """Unpack a tar in /work, inside the container.
-
-        Not put_archive: the engine writes archives into the container's image layer, under
-        the tmpfs mounted at /work, and refuses a read-only root file system anyway.
-        """
-        code, _, err = self._exec(["tar", "-x", "-C", WORK, "-f", "-"], stdin=archive)
-        if code != 0:
-            raise SandboxError(f"could not copy files into the grading container: "
-                               f"{err.decode(errors='replace').strip()[-300:]}")
+        """Queue the folder: it is unpacked in /work by the next command (see run)."""
+        self._pending.append(_Copy({name: Path(source).resolve()}))
 
     def copy_out(self, name: str, dest: Path) -> bool:
         try:
-            code, data, _ = self._exec(["cat", "--", f"{WORK}/{name}"], limit=REPORT_MAX_BYTES)
-        except (docker.errors.APIError, OSError):  # the container is gone (timeout)
+            code, data, _ = self._exec(["cat", "--", f"{WORK}/{name}"], limit=COPY_OUT_MAX)
+        except (docker.errors.APIError, OSError):  # the container is gone (a timeout)
             return False
-        if code != 0 or len(data) > REPORT_MAX_BYTES:
+        if code != 0:
             return False
         Path(dest).write_bytes(data)
         return True
-
-    def _exec(self, argv: list[str], stdin: bytes | None = None, limit: int = 1 << 20
-              ) -> tuple[int, bytes, bytes]:
-        """Run a short command as root in the container: (exit code, stdout, stderr).
-
-        Output past `limit` bytes per stream is dropped (and the exit code is then -1).
-        """
-        api = self._client.api
-        exec_id = api.exec_create(self.container_id, argv, stdin=stdin is not None,
-                                  workdir=WORK, user="0:0")["Id"]
-        conn = api.exec_start(exec_id, socket=True)
-        sock = getattr(conn, "_sock", conn)
-        out = {STDOUT: bytearray(), STDERR: bytearray()}
-        overflow = False
-        try:
-            if stdin is not None:
-                sock.sendall(stdin)
-                sock.shutdown(socket.SHUT_WR)  # EOF on the command's stdin
-            for stream, chunk in frames_iter(sock, tty=False):
-                buffer = out.get(stream, out[STDERR])
-                if len(buffer) + len(chunk) > limit:
-                    overflow = True
-                    break
-                buffer += chunk
-        finally:
-            conn.close()
-        code = api.exec_inspect(exec_id).get("ExitCode")
-        if overflow or code is None:
-            code = -1
-        return code, bytes(out[STDOUT]), bytes(out[STDERR])
 
     # ---- running --------------------------------------------------------------------------
 
@@ -276,41 +230,100 @@ class DockerSandbox(Sandbox):
 
     def run(self, argv: list[str], timeout: float) -> RunOutcome:
         """Run argv as root in /work; at the deadline the whole container is killed."""
-        api = self._client.api
-        exec_id = api.exec_create(self.container_id, argv, workdir=WORK, user="0:0",
-                                  environment=self._env)["Id"]
-        tail: deque[str] = deque()
+        tail: deque[bytes] = deque()
         kept = 0
-        failure: list[BaseException] = []
+        result: dict[str, object] = {}
 
-        def pump() -> None:
+        def keep(stream: int, chunk: bytes) -> None:
             nonlocal kept
+            tail.append(chunk)
+            kept += len(chunk)
+            while kept - len(tail[0]) >= OUTPUT_TAIL:
+                kept -= len(tail.popleft())
+
+        def go() -> None:
             try:
-                for chunk in api.exec_start(exec_id, stream=True):
-                    text = chunk.decode("utf-8", "replace")
-                    tail.append(text)
-                    kept += len(text)
-                    while kept - len(tail[0]) >= OUTPUT_TAIL:
-                        kept -= len(tail.popleft())
-            except Exception as error:  # reported by run(), the thread must not die silently
-                failure.append(error)
+                result["code"] = self._command(argv, keep)
+            except Exception as error:  # reported below: the thread must not die silently
+                result["error"] = error
 
-        pumping = threading.Thread(target=pump, name=f"{self.container_name}-exec", daemon=True)
-        pumping.start()
-        pumping.join(timeout)
-        if pumping.is_alive():  # over budget: stop everything; the report will be missing
-            self._kill()
-            pumping.join(10)
-            return RunOutcome(None, "".join(tail)[-OUTPUT_TAIL:])
-        output = "".join(tail)[-OUTPUT_TAIL:]
-        if failure:
-            return RunOutcome(-1, f"{output}\n(docker exec failed: {failure[0]})")
+        worker = threading.Thread(target=go, name=f"{self.container_name}-run", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():  # over budget: stop everything; the report will be missing
+            with contextlib.suppress(docker.errors.APIError):  # already stopped or gone
+                self._client.api.kill(self.container_id)
+            worker.join(10)
+            return RunOutcome(None, _text(tail))
+        if "error" in result:
+            return RunOutcome(-1, f"{_text(tail)}\n(docker exec failed: {result['error']})")
+        return RunOutcome(result["code"], _text(tail))
+
+    def _exec(self, argv: list[str], limit: int = 1 << 20) -> tuple[int, bytes, bytes]:
+        """A short command as root in /work: (exit code, stdout, stderr); -1 past `limit`."""
+        out = {STDOUT: bytearray(), STDERR: bytearray()}
+
+        def keep(stream: int, chunk: bytes) -> None:
+            buffer = out.get(stream, out[STDERR])
+            if len(buffer) + len(chunk) > limit:
+                raise _TooMuch
+            buffer += chunk
+
+        try:
+            code = self._command(argv, keep)
+        except _TooMuch:
+            code = -1
+        return code, bytes(out[STDOUT]), bytes(out[STDERR])
+
+    def _command(self, argv: list[str], keep) -> int:
+        """Exec argv in the container, first unpacking the queued copies (streamed on its
+        stdin). Calls keep(stream, chunk) with its output; returns its exit code."""
+        copies, self._pending = self._pending, []
+        if copies:
+            argv = ["sh", "-c", _UNPACK_THEN, "sh", *argv]
+        api = self._client.api
+        exec_id = api.exec_create(self.container_id, argv, stdin=bool(copies), workdir=WORK,
+                                  user="0:0", environment=self._env)["Id"]
+        conn = api.exec_start(exec_id, socket=True)
+        sock = getattr(conn, "_sock", conn)
+        try:
+            if copies:
+                with sock.makefile("wb") as stdin:
+                    _write_tar(stdin, copies)
+                sock.shutdown(socket.SHUT_WR)  # EOF: tar ends, the command starts
+            for stream, chunk in frames_iter(sock, tty=False):
+                keep(stream, chunk)
+        finally:
+            conn.close()
         code = api.exec_inspect(exec_id).get("ExitCode")
-        return RunOutcome(-1 if code is None else code, output)
+        return -1 if code is None else code
 
-    def _kill(self) -> None:
-        with contextlib.suppress(docker.errors.APIError):  # already stopped or gone
-            self._client.api.kill(self.container_id)
+
+class _TooMuch(Exception):
+    pass
+
+
+class _Copy:
+    """Host folders to unpack in /work (archive name -> folder)."""
+
+    def __init__(self, folders: dict[str, Path], top: str | None = None,
+                 skip_builds: bool = False):
+        self.folders = folders
+        self.top = top                  # a folder made first, mode 700: root's only
+        self.skip_builds = skip_builds  # leave build products and caches out
+
+
+def _engine_error(error: Exception) -> SandboxError:
+    if isinstance(error, docker.errors.APIError) and error.response is not None:
+        return SandboxError(f"the docker engine refused the grading container: "
+                            f"{error.explanation}")
+    detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return SandboxError(f"no docker engine answers (start one with docker/start-dockerd.sh): "
+                        f"{detail}")
+
+
+def _text(tail: deque[bytes]) -> str:
+    return b"".join(tail).decode("utf-8", "replace")[-OUTPUT_TAIL:]
 
 
 def _slug(text: str) -> str:
@@ -318,36 +331,33 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-._")[:40] or "run"
 
 
-def _tar_folder(folders: dict[str, Path], top: str | None = None,
-                skip_builds: bool = False) -> bytes:
-    """A tar of host folders (archive name -> folder), owned by root, for put_archive.
+def _write_tar(fileobj: BinaryIO, copies: list[_Copy]) -> None:
+    """Stream host folders as one tar, owned by root.
 
     Symbolic links are stored as links, never followed. Only regular files, folders and links
-    are kept (no devices, fifos or sockets); set-id bits are dropped and root can always read.
-    With `top`, that folder comes first, mode 700: only the harness may look below it. With
-    `skip_builds`, build products and caches stay out (as in docker/build-image.sh).
+    go in (no devices, fifos or sockets); set-id bits are dropped and root can always read.
     """
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        if top is not None:
-            info = tarfile.TarInfo(top)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, int(time.time())
-            archive.addfile(info)
-        for arcname, folder in folders.items():
-            for path in [folder, *sorted(_walk(folder, skip_builds))]:
-                info = archive.gettarinfo(path, f"{arcname}/{path.relative_to(folder)}"
-                                          if path != folder else arcname)
-                if not (info.isreg() or info.isdir() or info.issym()):
-                    continue
-                info.uid = info.gid = 0
-                info.uname = info.gname = "root"
-                info.mode = (info.mode & 0o777) | (0o700 if info.isdir() else 0o600)
-                if info.isreg():
-                    with open(path, "rb") as handle:
-                        archive.addfile(info, handle)
-                else:
-                    archive.addfile(info)
-    return buffer.getvalue()
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as archive:
+        for copy in copies:
+            if copy.top is not None:
+                info = tarfile.TarInfo(copy.top)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, int(time.time())
+                archive.addfile(info)
+            for arcname, folder in copy.folders.items():
+                for path in [folder, *sorted(_walk(folder, copy.skip_builds))]:
+                    relative = path.relative_to(folder)
+                    info = archive.gettarinfo(path, f"{arcname}/{relative}"
+                                              if path != folder else arcname)
+                    if not (info.isreg() or info.isdir() or info.issym()):
+                        continue
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = "root"
+                    info.mode = (info.mode & 0o777) | (0o700 if info.isdir() else 0o600)
+                    if info.isreg():
+                        with open(path, "rb") as handle:
+                            archive.addfile(info, handle)
+                    else:
+                        archive.addfile(info)
 
 
 def _walk(folder: Path, skip_builds: bool):
