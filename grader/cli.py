@@ -4,6 +4,7 @@
     grade list                        the assignments
     grade spec assignment1            print the handout
     grade validate assignment1        prove the checks against the reference and its mutants
+    grade image build                 build the docker grading image, offline
 
 Exit status: 0 at full marks (or a successful list/spec/validate), 1 below full marks or a
 failed validation, 2 for bad input (unknown assignment, missing folder, broken YAML).
@@ -12,18 +13,19 @@ failed validation, 2 for bad input (unknown assignment, missing folder, broken Y
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from grader import __version__
-from grader.assignment import AssignmentError, all_assignments, find_assignment
+from grader.assignment import ROOT, AssignmentError, all_assignments, find_assignment
 from grader.grading import SubmissionError, grade
 from grader.render import terminal
 from grader.sandbox import SandboxError
 
 BAD_INPUT = 2
-COMMANDS = ("list", "spec", "validate", "run")
+COMMANDS = ("list", "spec", "validate", "run", "image")
 BACKENDS = ["auto", "local", "docker"]
 
 
@@ -57,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--runs", type=int, default=5, help="reference runs (default 5)")
     val.add_argument("-j", "--jobs", type=int, default=1, help="gradings in parallel")
     val.add_argument("--backend", choices=BACKENDS, default="auto")
+
+    image = sub.add_parser("image", help="build the docker grading image (offline)",
+                           epilog="example: grade image build")
+    image.add_argument("action", choices=["build"])
+    image.add_argument("--offline", action="store_true", help="use only cached wheels")
     return parser
 
 
@@ -112,7 +119,20 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-COMMAND_FUNCTIONS = {"run": _run, "list": _list, "spec": _spec, "validate": _validate}
+def _image(args: argparse.Namespace) -> int:
+    """Start a docker engine if needed, build the base image from Debian packages, then the
+    grading image: the scripts in docker/ do the work (see docker/README.md)."""
+    scripts = ROOT / "docker"
+    for script in ("start-dockerd.sh", "build-base-image.sh", "build-image.sh"):
+        extra = ["--offline"] if args.offline and script == "build-image.sh" else []
+        if subprocess.run(["bash", str(scripts / script), *extra], check=False).returncode:
+            print(f"grade: docker/{script} failed", file=sys.stderr)
+            return 1
+    return 0
+
+
+COMMAND_FUNCTIONS = {"run": _run, "list": _list, "spec": _spec, "validate": _validate,
+                     "image": _image}
 
 if __name__ == "__main__":
     sys.exit(main())

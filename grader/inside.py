@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     assignment = find_assignment(args.assignment)
     work = Path.cwd()
-    memory = (MemoryCgroup.create(work.name, assignment.limits.memory_mib << 20, args.uid)
+    memory = (MemoryCgroup.create(work.name, assignment.limits.memory_mib << 20)
               or MemoryCgroup.current())
     confinement = Confinement(assignment.limits, args.uid, args.gid, memory)
     try:

@@ -15,7 +15,6 @@ Where it comes from:
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,18 +28,17 @@ class MemoryCgroup:
     own: bool  # created for this run: student processes must join it, and it is removed after
 
     @classmethod
-    def create(cls, name: str, limit_bytes: int, owner: int | None) -> MemoryCgroup | None:
-        """A new cgroup `ipc-grader/<name>` limited to `limit_bytes` (memory + swap) that
-        `owner` may join. cgroup v1 only: under v2 an unprivileged process may not move
-        itself into a cgroup root owns, so there the rlimit stays the limit."""
+    def create(cls, name: str, limit_bytes: int) -> MemoryCgroup | None:
+        """A new cgroup `ipc-grader/<name>` limited to `limit_bytes` (memory + swap).
+
+        cgroup v1 only (what this project's machines run); under v2 the container's own
+        limit or the address-space rlimit applies."""
         path = V1 / "ipc-grader" / name
         try:
             path.mkdir(parents=True)
             (path / "memory.limit_in_bytes").write_text(str(limit_bytes))
             with contextlib.suppress(FileNotFoundError):  # no swap accounting: fine
                 (path / "memory.memsw.limit_in_bytes").write_text(str(limit_bytes))
-            if owner is not None:
-                os.chown(path / "cgroup.procs", owner, -1)
         except OSError:
             with contextlib.suppress(OSError):
                 path.rmdir()
@@ -60,7 +58,8 @@ class MemoryCgroup:
         return None
 
     def join_prefix(self) -> list[str]:
-        """argv prefix with which a program enters this cgroup before it execs."""
+        """argv prefix with which a program enters this cgroup before it execs (run as root,
+        before privileges are dropped)."""
         if not self.own:
             return []
         procs = self.path / "cgroup.procs"

@@ -43,19 +43,33 @@ bench/trace_overhead.py uses it to measure what tracing costs. Trace checks then
 @dataclass(frozen=True)
 class Confinement:
     """How student code is held: resource limits, the user it runs as (None: as we are), and
-    the memory cgroup that limits it (None: an address-space rlimit does)."""
+    the memory cgroup that limits it (None: an address-space rlimit does).
+
+    A program's command line is `entry() + [strace ...] + prefix() + program`: the harness
+    side (joining the cgroup, strace) runs as the harness, and only then does `setpriv` drop
+    to the student user and `prlimit` set the limits. So student code never owns its tracer
+    or its trace files, and no preexec_fn runs in a threaded process.
+    """
 
     limits: Limits
     uid: int | None = None
     gid: int | None = None
     memory: MemoryCgroup | None = None
 
+    def entry(self) -> list[str]:
+        """The harness-side start: into the memory cgroup, so everything after counts."""
+        return self.memory.join_prefix() if self.memory else []
+
     def prefix(self) -> list[str]:
-        """`prlimit` sets the limits, then execs the program: safe with threads (no preexec_fn)."""
+        """The student-side start: drop to the student user, set the limits, exec."""
         lim = self.limits
         address_space = [] if self.memory else [f"--as={lim.memory_mib * 1024 * 1024}"]
+        gid = self.uid if self.gid is None else self.gid
+        drop = [] if self.uid is None else [
+            "setpriv", f"--reuid={self.uid}", f"--regid={gid}", "--clear-groups",
+            "--no-new-privs", "--"]
         return [
-            *(self.memory.join_prefix() if self.memory else []),
+            *drop,
             "prlimit",
             f"--cpu={lim.cpu_seconds}",
             *address_space,
@@ -65,11 +79,6 @@ class Confinement:
             "--core=0",
             "--",
         ]
-
-    def popen_args(self) -> dict:
-        if self.uid is None:
-            return {}
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}
 
     def processes_at_limit(self) -> bool:
         """True when the student user runs as many tasks as RLIMIT_NPROC allows (a fork loop).
@@ -174,10 +183,10 @@ class Program:
         stderr_r, stderr_w = os.pipe()
         try:
             popen = subprocess.Popen(
-                [*confinement.prefix(), *wrapper, *argv],
+                [*confinement.entry(), *wrapper, *confinement.prefix(), *argv],
                 stdin=stdin_r, stdout=slave, stderr=stderr_w,
                 cwd=cwd, env={**DEFAULT_ENV, "HOME": str(cwd), **(env or {})},
-                start_new_session=True, close_fds=True, **confinement.popen_args(),
+                start_new_session=True, close_fds=True,
             )
         except OSError as error:
             for fd in (master, slave, stdin_r, stdin_w, stderr_r, stderr_w):
@@ -466,7 +475,9 @@ class Launcher:
         if trace is not None or inject:
             from grader.trace import strace_command
 
-            prefix = self.cwd / f"trace-{program}-{len(self.started)}"
+            traces = self.cwd.with_name(f"{self.cwd.name}.traces")  # the student cannot write
+            traces.mkdir(mode=0o755, exist_ok=True)
+            prefix = traces / f"{program}-{len(self.started)}"
             wrapper = strace_command(prefix, trace or [], inject)
         name = f"{self.owner} {program}"
         started = Program.start(name, argv, cwd=self.cwd, confinement=self.confinement,

@@ -7,10 +7,11 @@ clients, and looks for each message as an intact run of bytes in the server's ou
 Lost signals. Two signals of one kind sent before the first is handled merge into one, so a
 client that sleeps a fixed time per bit instead of waiting for the server's answer works on
 an idle machine and loses bits on a busy one. The delivery checks make the machine busy on
-purpose, in a way that does not depend on luck: the server is stopped (SIGSTOP) while each
-client starts and continued PAUSE seconds later, and the 1,000-character message also runs
-against a CPU hog on every core while the server is stopped again and again. A pair that
-waits for each answer only gets slower; a racy pair loses bits every time.
+purpose, in a way that does not depend on luck: the server is stopped (SIGSTOP) before each
+client starts, and continued PAUSE seconds after the client's first signal is pending; the
+1,000-character message also runs against a CPU hog on every core while the server is
+stopped again and again. A pair that waits for each answer only gets slower; a racy pair
+loses bits every time.
 
 Waiting. A deadline per message comes from a calibration run of the reference on this host
 (DEADLINE_FACTOR times its time, never less than the floor). A lost signal usually leaves the
@@ -31,14 +32,14 @@ from pathlib import Path
 from grader.checks import Failure, Mismatch
 from grader.process import shorten
 
-PAUSE = 0.03              # seconds the server stays stopped while a client starts
+PAUSE = 0.02              # seconds the server stays stopped once a client has started sending
 STALL_SECONDS = 1.0       # client and server both asleep, nothing moving: a signal was lost
 DEADLINE_FACTOR = 20      # a message may take this many times what the reference takes...
 FLOOR_SECONDS = 10.0      # ...and never less than this
 FLOOR_PER_CHAR = 0.003    # ...nor 3 ms per character (10,000 characters: 30 s)
 PID_SECONDS = 5.0         # the server has this long to print its PID
 BAD_ARGS_SECONDS = 2.0    # a client given bad arguments has this long to exit
-IDLE_WINDOW = 0.5         # seconds of idleness measured at a time
+IDLE_WINDOW = 0.3         # seconds of idleness measured at a time
 IDLE_CPU_SHARE = 0.10     # an idle server may use this share of one CPU
 POLLS_PER_WINDOW = 10     # sleep calls allowed in an idle window (sleep(1) in a loop is fine)
 
@@ -175,11 +176,37 @@ def deliver(student, server, data: bytes, seconds: float, pause: bool = True):
     try:
         client = student.spawn("client", str(server.pid), text_of(data))
         if pause:
-            time.sleep(PAUSE)  # the length of the pause is the scenario, not a readiness wait
+            _hold(server, client)
     finally:
         if pause:
             server.resume()
     return client, wait_for(server, client, data or None, start, seconds)
+
+
+USR_SIGNALS = 1 << (signal.SIGUSR1 - 1) | 1 << (signal.SIGUSR2 - 1)
+
+
+def _hold(server, client) -> None:
+    """Keep the stopped server stopped until the client's first signal is pending, and PAUSE
+    seconds more (a client that does not wait for answers sends many bits meanwhile)."""
+    give_up = time.monotonic() + 2.0
+    while not _pending(server) & USR_SIGNALS and client.running:
+        if time.monotonic() > give_up:
+            return
+        time.sleep(0.0005)
+    until = time.monotonic() + PAUSE
+    while client.running and time.monotonic() < until:
+        time.sleep(0.001)
+
+
+def _pending(program) -> int:
+    """The signals pending for the whole process (kill() sends there)."""
+    try:
+        status = Path(f"/proc/{program.pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^ShdPnd:\s+([0-9a-f]+)", status, re.M)
+    return int(found.group(1), 16) if found else 0
 
 
 @contextlib.contextmanager

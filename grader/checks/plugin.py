@@ -107,6 +107,7 @@ class CheckSession:
         yield folder
         self.confinement.kill_leftovers()
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder.with_name(f"{folder.name}.traces"), ignore_errors=True)
 
     @pytest.fixture
     def student(self, workdir: Path) -> Iterator[Launcher]:

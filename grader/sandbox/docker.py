@@ -288,9 +288,12 @@ class DockerSandbox(Sandbox):
         sock = getattr(conn, "_sock", conn)
         try:
             if copies:
-                with sock.makefile("wb") as stdin:
-                    _write_tar(stdin, copies)
-                sock.shutdown(socket.SHUT_WR)  # EOF: tar ends, the command starts
+                try:
+                    with sock.makefile("wb") as stdin:
+                        _write_tar(stdin, copies)
+                    sock.shutdown(socket.SHUT_WR)  # EOF: tar ends, the command starts
+                except OSError:  # tar gave up (a full /work): its output says why
+                    pass
             for stream, chunk in frames_iter(sock, tty=False):
                 keep(stream, chunk)
         finally:
