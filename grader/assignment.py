@@ -190,10 +190,9 @@ def find_assignment(name: str) -> Assignment:
     folder = ROOT / "assignments" / name
     if (folder / "assignment.yaml").is_file():
         return load_assignment(folder)
-    for folder in sorted((ROOT / "assignments").glob("*")):
-        if (folder / "assignment.yaml").is_file():
-            data = yaml.safe_load((folder / "assignment.yaml").read_text()) or {}
-            if isinstance(data, dict) and data.get("slug") == name:
-                return load_assignment(folder)
-    known = ", ".join(f"{a.id} ({a.slug})" for a in all_assignments())
+    assignments = all_assignments()  # a broken one is reported, with its file and key
+    for assignment in assignments:
+        if assignment.slug == name:
+            return assignment
+    known = ", ".join(f"{a.id} ({a.slug})" for a in assignments)
     raise AssignmentError(f"unknown assignment {name!r}; known: {known}")

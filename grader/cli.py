@@ -99,7 +99,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace) -> int:
-    print(find_assignment(args.assignment).handout.read_text())
+    handout = find_assignment(args.assignment).handout
+    if not handout.is_file():
+        raise AssignmentError(f"{handout}: file not found (every assignment needs a handout)")
+    print(handout.read_text())
     return 0
 
 

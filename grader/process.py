@@ -70,8 +70,9 @@ class Confinement:
             "--no-new-privs", "--"]
         return [
             *drop,
+            "env", "--default-signal",  # even if the grader was started with SIGINT ignored
             "prlimit",
-            f"--cpu={lim.cpu_seconds}",
+            f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 1}",  # soft: SIGXCPU, a verdict
             *address_space,
             f"--nproc={lim.processes}",
             f"--nofile={lim.open_files}",
@@ -319,8 +320,7 @@ class Program:
         except subprocess.TimeoutExpired:
             raise Failure(f"{self.name} did not exit within {budget:g} s") from None
         self.close_stdin()
-        for capture in (self._stdout, self._stderr):
-            capture.join(1.0)  # a leftover child may hold the pipes; stop() will end it
+        self._join_captures()  # a leftover child may hold the pipes; stop() will end it
         return self
 
     @property
@@ -389,7 +389,8 @@ class Program:
         pgid = os.getpgid(self.popen.pid)
         os.killpg(pgid, signal.SIGSTOP)
         deadline = time.monotonic() + 5
-        while not _group_in_states(pgid, {"T", "t", "Z", "X"}):
+        # D: in the kernel (e.g. a vfork parent); it stops before it runs user code again
+        while not _group_in_states(pgid, {"T", "t", "D", "Z", "X"}):
             if time.monotonic() > deadline:
                 raise Failure(f"{self.name} could not be stopped with SIGSTOP")
             time.sleep(0.001)
@@ -408,8 +409,12 @@ class Program:
         self.stop()
         self.popen.wait()
         self.close_stdin()
+        self._join_captures()
+
+    def _join_captures(self, budget: float = 1.0) -> None:
+        deadline = time.monotonic() + budget
         for capture in (self._stdout, self._stderr):
-            capture.join(1.0)
+            capture.join(max(0.0, deadline - time.monotonic()))
 
     # ---- tracing --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ hostile submission costs seconds, not a minute of timeouts.
 from __future__ import annotations
 
 import ast
+import contextlib
 import fcntl
 import os
 import secrets
@@ -165,8 +166,21 @@ def _uid_free(uid: int) -> bool:
         return True
 
 
+def _from_a_grading(pid: str) -> bool:
+    """True for a process started by a grading: in a sandbox's own pid namespace, or running
+    a program of a run folder. (Someone trying a program by hand as uid 62999 is not one.)"""
+    with contextlib.suppress(OSError):
+        if os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid"):
+            return True
+    for link in ("exe", "cwd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/{link}").startswith(f"{RUNS}/"):
+                return True
+    return False
+
+
 def sandbox_processes() -> list[str]:
-    """Processes of a sandbox uid that no running grading holds (others may be grading)."""
+    """Live processes of gradings on a sandbox uid that no running grading holds."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -177,9 +191,10 @@ def sandbox_processes() -> list[str]:
         if fields.get("State", "").startswith("Z"):
             continue  # dead already; reaping it is its parent's business
         uids = {int(u) for u in fields.get("Uid", "").split()}
+        pid = status.parent.name
         for uid in uids & set(UIDS):
-            if _uid_free(uid):
-                found.append(f"pid {status.parent.name} uid {uid} {fields.get('Name', '?')} "
+            if _uid_free(uid) and _from_a_grading(pid):
+                found.append(f"pid {pid} uid {uid} {fields.get('Name', '?')} "
                              f"state {fields.get('State', '?')}")
     return found
 

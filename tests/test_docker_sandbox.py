@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT1 = REPO / "assignments" / "assignment1"
 REFERENCE1 = REPO / "reference" / "assignment1"
 SERVER_ONLY = {"sums_rounds": 50, "client_no_server": 50}  # the second check must still pass
+RETRIES = 3  # more gradings per backend of a mutant whose verdicts differ (flaky checks)
 
 
 # ---- the engine, the image, the containers ------------------------------------------------
@@ -118,27 +120,49 @@ def test_reference_gets_full_marks_in_docker(real_assignment1, tmp_path, contain
 
 def test_every_mutant_gets_the_same_verdicts_in_docker_as_locally(real_assignment1, tmp_path,
                                                                    containers):
+    """Each mutant graded once per backend; a check whose status differs is graded again
+    (RETRIES times per backend) and counts as a difference only if the two backends never
+    agree: a backend that cannot give a verdict the other gives is a sandbox bug, a check
+    that varies between runs is a flaky check (validate's business; it is reported)."""
     mutants = load_mutants(real_assignment1)
     assert mutants, f"no mutants in {REFERENCE1 / 'mutants'}"
+    folders = {m.name: materialize(real_assignment1, m,
+                                   tmp_path / f"{m.name}-{secrets.token_hex(4)}")
+               for m in mutants}
 
-    def both(mutant) -> tuple[str, GradeReport, GradeReport]:
-        folder = materialize(real_assignment1, mutant,
-                             tmp_path / f"{mutant.name}-{secrets.token_hex(4)}")
-        return (run_name(real_assignment1, folder), grade(real_assignment1, folder, "local"),
-                grade(real_assignment1, folder, "docker"))
+    def graded(task: tuple[str, str]) -> GradeReport:
+        mutant, backend = task
+        report = grade(real_assignment1, folders[mutant], backend)
+        assert report.backend == backend
+        assert grader_trouble(report) == [], f"{mutant} on {backend}: {report.notes}"
+        return report
 
+    tasks = [(m.name, backend) for m in mutants for backend in ("local", "docker")]
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(both, mutants))
-    differences = []
-    for mutant, (run, local, in_docker) in zip(mutants, results, strict=True):
-        assert in_docker.backend == "docker" and local.backend == "local"
-        assert grader_trouble(in_docker) == [], f"{mutant.name}: {in_docker.notes}"
-        assert containers(run) == []
-        if statuses(local) != statuses(in_docker):
-            differences += [f"{mutant.name}: {a[0]} is {a[1]} locally but {b[1]} in docker "
-                            f"({c.feedback!r})"
-                            for a, b, c in zip(statuses(local), statuses(in_docker),
-                                               in_docker.checks, strict=True) if a != b]
+        reports = dict(zip(tasks, pool.map(graded, tasks), strict=True))
+        differences, flaky = [], []
+        for mutant in folders:
+            seen = {backend: [statuses(reports[mutant, backend])]
+                    for backend in ("local", "docker")}
+            if seen["local"] == seen["docker"]:
+                continue
+            again = [(mutant, backend) for _ in range(RETRIES) for backend in seen]
+            for (_, backend), report in zip(again, pool.map(graded, again), strict=True):
+                seen[backend].append(statuses(report))
+            for i, (check_id, _) in enumerate(seen["local"][0]):
+                local = {run[i][1] for run in seen["local"]}
+                in_docker = {run[i][1] for run in seen["docker"]}
+                if not local & in_docker:
+                    differences.append(f"{mutant}: {check_id} is {'/'.join(sorted(local))} "
+                                       f"locally, {'/'.join(sorted(in_docker))} in docker")
+                elif len(local | in_docker) > 1:
+                    flaky.append(f"{mutant}: {check_id} ({'/'.join(sorted(local))} locally, "
+                                 f"{'/'.join(sorted(in_docker))} in docker)")
+    for mutant, folder in folders.items():
+        assert containers(run_name(real_assignment1, folder)) == [], mutant
+    if flaky:
+        warnings.warn(f"flaky checks (status varies between runs): {'; '.join(flaky)}",
+                      stacklevel=1)
     assert differences == []
 
 
@@ -232,13 +256,34 @@ def test_fork_bomb_in_docker(hostile):
     assert check(report, "client_no_server").passed  # the container recovered
 
 
-def test_allocating_2_gib_in_docker(hostile):
-    report = hostile("big_alloc", SERVER_ONLY, memory_mib=256)
+def memory_verdict(report: GradeReport, limit_mib: int) -> None:
+    """The 2 GiB server was stopped by a memory limit, and the report says so."""
     greedy = check(report, "sums_rounds")
     assert greedy.status is Status.FAILED
-    assert greedy.feedback.startswith("your server exited with code 1 instead of listening")
-    assert "malloc: Cannot allocate memory" in "\n".join(greedy.evidence)
+    evidence = "\n".join(greedy.evidence)
+    assert "allocated and touched 2 GiB" not in evidence, "no memory limit held"
+    # a memory cgroup: the OOM killer stops it, and the verdict says why; an address-space
+    # rlimit: malloc() fails, and the server's own message is the evidence
+    if "memory limit" in greedy.feedback:
+        assert greedy.feedback.startswith(f"your server was killed: memory limit "
+                                          f"({limit_mib} MiB) exceeded instead of listening"), \
+            greedy.feedback
+    else:
+        assert greedy.feedback.startswith("your server exited with code 1 instead of "
+                                          "listening"), greedy.feedback
+        assert "malloc: Cannot allocate memory" in evidence
     assert check(report, "client_no_server").passed
+
+
+def test_allocating_2_gib_in_docker(hostile):
+    memory_verdict(hostile("big_alloc", SERVER_ONLY, memory_mib=256), 256)
+
+
+def test_container_memory_limit_holds_above_the_assignments(hostile):
+    """An assignment allowing 4 GiB: the container's own limit (MEMORY) stops the 2 GiB
+    server, and the harness, in the same container, survives to write the report.
+    ENGINE NOTE: the verdict names the assignment's 4096 MiB, not the container's limit."""
+    memory_verdict(hostile("big_alloc", SERVER_ONLY, memory_mib=4096), 4096)
 
 
 def test_endless_loop_in_docker(hostile):

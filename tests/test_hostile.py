@@ -47,10 +47,11 @@ def check(report: GradeReport, check_id: str):
 
 
 def test_fork_bomb_server(hostile):
-    report = hostile("fork_bomb", SERVER_ONLY, check_seconds=3, cpu_seconds=2)
+    report = hostile("fork_bomb", SERVER_ONLY, check_seconds=3, cpu_seconds=2, processes=64)
     bombed = check(report, "sums_rounds")  # connect() retries 5 s: the 3 s budget ends first
     assert bombed.status is Status.TIMEOUT
     assert bombed.feedback.startswith("the check did not finish within its 3 s budget")
+    assert bombed.feedback.endswith("(your programs reached the process limit, 64: a fork loop?)")
     assert [t.splitlines()[-1] for t in bombed.evidence] == ["is still running"]
     assert check(report, "client_no_server").passed  # the sandbox recovered
 
@@ -82,8 +83,17 @@ def test_server_allocating_2_gib(hostile):
     report = hostile("big_alloc", SERVER_ONLY, memory_mib=256)
     greedy = check(report, "sums_rounds")
     assert greedy.status is Status.FAILED
-    assert greedy.feedback.startswith("your server exited with code 1 instead of listening")
-    assert "malloc: Cannot allocate memory" in "\n".join(greedy.evidence)
+    evidence = "\n".join(greedy.evidence)
+    assert "allocated and touched 2 GiB" not in evidence, "no memory limit held"
+    # a memory cgroup: the OOM killer stops it, and the verdict says why; an address-space
+    # rlimit: malloc() fails, and the server's own message is the evidence
+    if "memory limit" in greedy.feedback:
+        assert greedy.feedback.startswith("your server was killed: memory limit (256 MiB) "
+                                          "exceeded instead of listening"), greedy.feedback
+    else:
+        assert greedy.feedback.startswith("your server exited with code 1 instead of "
+                                          "listening"), greedy.feedback
+        assert "malloc: Cannot allocate memory" in evidence
     assert check(report, "client_no_server").passed
 
 

@@ -446,6 +446,14 @@ def mq_descriptors(trace, name: str) -> set[int]:
     return {c.retval for c in trace.calls("mq_open", ok=True, arg0=name)}
 
 
+def since_exec(trace, calls: list) -> list:
+    """The calls made once the chat itself runs: a wrapper that execs it (setpriv, prlimit)
+    may do its own things first, in the same process."""
+    starts = [c.time for c in trace.calls("execve", ok=True)
+              if isinstance(path := c.argument("pathname"), bytes) and path.endswith(b"/chat")]
+    return [c for c in calls if not starts or c.time >= min(starts)]
+
+
 def offending_calls(trace) -> list:
     """Calls that could carry a message some other way than a message queue."""
     found = trace.never({"pipe", "socketpair", "mkfifo", "shmget", "shmat", "memfd_create",
@@ -457,7 +465,7 @@ def offending_calls(trace) -> list:
         writing = any(flag in call.args_text for flag in ("O_WRONLY", "O_RDWR", "O_CREAT"))
         if writing and path not in (b"/dev/null", b"/dev/tty"):
             found.append(call)
-    return sorted(found, key=lambda c: c.time)
+    return sorted(since_exec(trace, found), key=lambda c: c.time)
 
 
 def session_until_exit(a, b, line_a: str, line_b: str) -> None:

@@ -1,8 +1,9 @@
 /* Hostile server: allocates 2 GiB and touches every page before it listens.
- * Under the sandbox's address-space limit malloc fails, and the server says so. */
+ * Under an address-space limit malloc fails and the server says so; under a memory cgroup
+ * the kernel's OOM killer stops it while it touches the pages. The writes go through a
+ * volatile pointer: the compiler may not drop them (a memset before free() it may). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define SIZE (2UL << 30)
 
@@ -13,7 +14,9 @@ int main(void)
         perror("malloc");
         return 1;
     }
-    memset(buffer, 1, SIZE);
+    volatile char *page = buffer;
+    for (size_t i = 0; i < SIZE; i += 4096)
+        page[i] = 1;
     fprintf(stderr, "allocated and touched 2 GiB\n");
     free(buffer);
     return 4;
