@@ -4,10 +4,11 @@
 #   docker/smoke-test.sh [IMAGE]        (default ipc-grader:latest)
 #
 # Inside one container started like a grading run (no network, read-only
-# root, tmpfs /tmp and /work, pids/memory limits, no-new-privileges,
-# SYS_PTRACE for strace): compile a C program that uses a UNIX socket, a
-# POSIX message queue and POSIX shared memory; run it as root under
-# `strace -f`, then as the student user (runuser), also under strace; import
+# root, tmpfs /tmp and /work, pids/memory limits, no-new-privileges, every
+# capability dropped but the harness's five): compile a C program that uses a
+# UNIX socket, a POSIX message queue and POSIX shared memory; run it as root
+# under `strace -f`, then as the student user (runuser, and setpriv under a
+# root strace, as the grader does), also under strace; import
 # the grader's Python dependencies. Then check that the memory, pids and cpu
 # limits are really enforced, and time container create+start+exec+rm.
 # Prints one line per check; exits non-zero if any failed.
@@ -15,11 +16,13 @@ set -uo pipefail
 
 IMAGE=${1:-ipc-grader:latest}
 RUNS=${RUNS:-5}
-# The options a grading run uses (the docker backend should use the same).
+# The options of a grading container (grader/sandbox/docker.py creates it so).
 # shellcheck disable=SC2054  # the commas are tmpfs mount options
-GRADING_OPTS=(--network none --cap-add SYS_PTRACE --security-opt no-new-privileges
+GRADING_OPTS=(--network none --ipc private --init --security-opt no-new-privileges
+              --cap-drop ALL --cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add SETUID
+              --cap-add SETGID --cap-add KILL
               --pids-limit 128 --memory 512m --memory-swap 512m --cpus 1 --read-only
-              --tmpfs /tmp:size=64m --tmpfs /work:exec,size=128m)
+              --tmpfs /tmp:mode=1777,size=64m --tmpfs /work:exec,mode=755,size=128m)
 
 failed=0
 check() {  # check NAME COMMAND...: run COMMAND, print PASS/FAIL with its output on failure
@@ -100,8 +103,10 @@ check "strace -e trace=mq_open,shm via -ttt" \
     in_box sh -c 'strace -f -ttt -qq -e trace=mq_open,mq_timedsend,openat -o /tmp/mq.trace /work/ipc /tmp/s3.sock /ipcg-q3 /ipcg-m3 >/dev/null && grep -q "mq_open(\"ipcg-q3\"" /tmp/mq.trace && grep -q "/dev/shm/ipcg-m3" /tmp/mq.trace'
 check "runuser -u student runs the program" \
     in_box sh -c 'runuser -u student -- /work/ipc /tmp/s4.sock /ipcg-q4 /ipcg-m4 | grep -qx "ok ping"'
-check "root traces the student's program (strace -u student: needs SYS_PTRACE)" \
-    in_box sh -c 'strace -f -qq -u student -e trace=%net -o /tmp/u.trace /work/ipc /tmp/s6.sock /ipcg-q6 /ipcg-m6 >/dev/null && grep -q "bind(" /tmp/u.trace'
+# The grader's way: strace starts as root, then setpriv drops to the student user (no
+# SYS_PTRACE needed: root traces its own child; `strace -u` or `strace -p` would need it).
+check "root traces the program, setpriv makes it the student's" \
+    in_box sh -c 'strace -f -qq -e trace=%net -o /tmp/u.trace setpriv --reuid=10001 --regid=10001 --clear-groups --no-new-privs -- /work/ipc /tmp/s6.sock /ipcg-q6 /ipcg-m6 >/dev/null && grep -q "bind(" /tmp/u.trace'
 check "student runs it under strace (unprivileged ptrace)" \
     in_box sh -c 'runuser -u student -- strace -f -qq -e trace=%net -o /tmp/student.trace /work/ipc /tmp/s5.sock /ipcg-q5 /ipcg-m5 >/dev/null && grep -q "bind(" /tmp/student.trace'
 check "student cannot write the image or /opt/ipc-grader" \

@@ -21,7 +21,7 @@ from pathlib import Path
 from grader import __version__
 from grader.assignment import ROOT, AssignmentError, all_assignments, find_assignment
 from grader.grading import SubmissionError, grade
-from grader.render import terminal
+from grader.render import markdown, terminal
 from grader.sandbox import SandboxError
 
 BAD_INPUT = 2
@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("folder", nargs="?", type=Path, default=Path.cwd(),
                      help="the submission folder (default: the current folder)")
     run.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    run.add_argument("--markdown", type=Path, metavar="FILE",
+                     help="also write the report as Markdown")
     run.add_argument("--backend", choices=BACKENDS, default="auto",
                      help="where to grade (default auto: local on Linux, else docker)")
     run.add_argument("--color", choices=["auto", "always", "never"], default="auto")
@@ -84,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     assignment = find_assignment(args.assignment)
-    report = grade(assignment, args.folder.resolve(), args.backend)
+    report = grade(assignment, args.folder.resolve(), args.backend).for_student()
     if args.json:
-        args.json.write_text(report.for_student().to_json())
+        args.json.write_text(report.to_json())
+    if args.markdown:
+        args.markdown.write_text(markdown.render(report))
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    print(terminal.render(report.for_student(), colour=colour))
+    print(terminal.render(report, colour=colour))
     return 0 if report.full_marks else 1
 
 

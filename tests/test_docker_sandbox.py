@@ -287,8 +287,6 @@ def test_container_memory_limit_holds_above_the_assignments(hostile):
 
 
 def test_endless_loop_in_docker(hostile):
-    """Fails until the engine's CPU-limit verdict is fixed (tests/test_process.py,
-    test_cpu_limit_is_described): the verdict reads "killed by SIGKILL" until then."""
     report = hostile("busy_loop", SERVER_ONLY, cpu_seconds=1, check_seconds=8)
     spun = check(report, "sums_rounds")
     assert spun.status is Status.FAILED

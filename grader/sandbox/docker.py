@@ -186,6 +186,10 @@ class DockerSandbox(Sandbox):
             # By id, or by name: the create request may have reached the engine before an
             # interrupt stopped us from reading its answer.
             self._remove(self.container_id or self.container_name)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            # The engine went away: once this process ends, so does the container's keeper.
+            self.notes.append(f"docker: could not remove container {self.container_name}: "
+                              f"{_reason(error)}")
         finally:
             if self._keeper is not None:
                 with contextlib.suppress(OSError):
@@ -320,9 +324,23 @@ def _engine_error(error: Exception) -> SandboxError:
     if isinstance(error, docker.errors.APIError) and error.response is not None:
         return SandboxError(f"the docker engine refused the grading container: "
                             f"{error.explanation}")
-    detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     return SandboxError(f"no docker engine answers (start one with docker/start-dockerd.sh): "
-                        f"{detail}")
+                        f"{address}: {_reason(error)}")
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost OS-level reason of a connection failure ("Connection refused")."""
+    seen: list[BaseException] = []
+    pending: list[object] = [error]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, BaseException) and item not in seen:
+            seen.append(item)
+            if isinstance(item, OSError) and item.strerror:
+                return item.strerror
+            pending += [*item.args, item.__cause__, item.__context__]
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
 
 
 def _text(tail: deque[bytes]) -> str:
