@@ -63,7 +63,10 @@ class Confinement:
     def prefix(self) -> list[str]:
         """The student-side start: drop to the student user, set the limits, exec."""
         lim = self.limits
-        address_space = [] if self.memory else [f"--as={lim.memory_mib * 1024 * 1024}"]
+        # Our own cgroup limits exactly; a container's is shared with the harness, so there
+        # the per-process rlimit stays and the container's limit is the backstop.
+        exact = self.memory is not None and self.memory.own
+        address_space = [] if exact else [f"--as={lim.memory_mib * 1024 * 1024}"]
         gid = self.uid if self.gid is None else self.gid
         drop = [] if self.uid is None else [
             "setpriv", f"--reuid={self.uid}", f"--regid={gid}", "--clear-groups",
@@ -360,6 +363,8 @@ class Program:
             return "was killed: file size limit exceeded"
         if (sig == signal.SIGKILL and not self.stopped and self.memory
                 and self.memory.oom_kills() > self._oom_baseline):
+            if not self.memory.own:
+                return "was killed: out of memory (the grading container's limit)"
             return f"was killed: memory limit ({self.limits.memory_mib} MiB) exceeded"
         name = signal.Signals(sig).name
         return f"was killed by {name} ({signal.strsignal(sig)})"

@@ -145,7 +145,13 @@ REPLIES = "SUM 3\nSUM 0\nERROR\n"
 
 
 def test_student_client_reference_server(student, reference_server, path):
-    client = student.run("client", path, input=SESSION)
+    reference_server.suspend()  # replies can only come after the client's input has ended:
+    client = student.spawn("client", path)
+    client.send(SESSION)
+    client.close_stdin()
+    client.wait_idle()          # a client that does not wait for them has exited by now
+    reference_server.resume()
+    client.wait()
     assert client.exit_code == 0, f"your client {client.describe_exit()}"
     if client.stdout.replace("\r\n", "\n") != REPLIES:
         raise Failure(f"your client printed {client.stdout!r} for input {SESSION!r}; "

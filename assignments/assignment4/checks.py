@@ -401,10 +401,15 @@ def test_confirmation(student, reference):
                       "not wait for the server to confirm the message",
                       help="have the server answer (kill(si_pid, ...)) and exit 0 only after "
                            "the answer to the last bit, or to the whole message")
+    if early is None:  # still waiting: now the server can answer
+        wait_for(server, client, None, 0, deadline(reference, len(text)))
+        assert client.exit_code == 0, \
+            f"once the stopped server was continued, your client {client.describe_exit()}"
+    text = b"confirm this one, please: the server is running now"
     server = start_server(student)
     start = len(server.stdout_bytes)
-    client = student.spawn("client", str(server.pid), "confirm this one")
-    wait_for(server, client, None, start, deadline(reference, 16))
+    client = spawn_client(student, server, text)
+    wait_for(server, client, None, start, deadline(reference, len(text)))
     assert client.exit_code == 0, \
         f"with a running server, your client {client.describe_exit()}: {show(client.stderr.encode(errors='surrogateescape'), 200)}"
     give_up = time.monotonic() + 1.0
