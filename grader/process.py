@@ -433,7 +433,8 @@ class Program:
 
             if self.popen.poll() is None:
                 raise RuntimeError("read a program's trace after it has exited")
-            self._trace = Trace.load(self.trace_prefix, main_pid=self._tracee)
+            self._trace = Trace.load(self.trace_prefix, main_pid=self._tracee,
+                                     program=self.argv[0])
         return self._trace
 
     def transcript(self) -> str:
@@ -476,8 +477,10 @@ class Launcher:
         return self.folder / program
 
     def spawn(self, program: str, *args: str, trace: str | Sequence[str] | None = None,
-              inject: Sequence[str] = ()) -> Program:
-        """Start `program args...`; with `trace`, under strace limited to those syscalls."""
+              inject: Sequence[str] = (), name: str | None = None) -> Program:
+        """Start `program args...`; with `trace`, under strace limited to those syscalls.
+
+        `name` is how feedback calls it (default: "your server"); "chat A" tells two apart."""
         argv = [str(self.path(program)), *map(str, args)]
         prefix, wrapper = None, []
         if not TRACING and not inject:
@@ -489,7 +492,7 @@ class Launcher:
             traces.mkdir(mode=0o755, exist_ok=True)
             prefix = traces / f"{program}-{len(self.started)}"
             wrapper = strace_command(prefix, trace or [], inject)
-        name = f"{self.owner} {program}"
+        name = name or f"{self.owner} {program}"
         started = Program.start(name, argv, cwd=self.cwd, confinement=self.confinement,
                                 trace_prefix=prefix, wrapper=wrapper)
         self.started.append(started)

@@ -1,7 +1,9 @@
-"""Shared fixtures for the grader's own tests: grading trees, submissions, leftover checks.
+"""Shared fixtures for the grader's own tests: grading trees, submissions, leftover checks,
+the docker engine, and hostile submissions graded on either backend.
 
 Everything here is real: real gcc, real processes, the real local sandbox (namespaces and a
-throwaway user id, since these tests run as root). Nothing is mocked.
+throwaway user id, since these tests run as root), the real docker engine and image. Nothing
+is mocked.
 
 assignment1 and its reference are copied once per session (`snapshot`): other people edit
 the tree while the suite runs, and two gradings compared with each other must see the same
@@ -25,11 +27,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+import docker
 from grader.assignment import ROOT, Assignment, load_assignment
+from grader.grading import grade
+from grader.report import CheckResult, GradeReport, Status
+from grader.sandbox.docker import LABEL, image_name
 from grader.sandbox.local import RUNS, SWEPT, UIDS
 
+REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 MARKER = ".test-marker"
+SERVER_ONLY = {"sums_rounds": 50, "client_no_server": 50}  # the second check must still pass
+both_backends = pytest.mark.parametrize("backend", ["local", "docker"])
 
 
 def _drop_tests(source: str, keep: set[str]) -> str:
@@ -270,3 +279,109 @@ def c_programs(tmp_path_factory) -> Callable[[str], str]:
         return str(out / name)
 
     return path
+
+
+# ---- the docker engine and its containers ---------------------------------------------------
+
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    """The grading image, current with this tree (the engine is started if it is not).
+
+    docker/build-image.sh rebuilds it only when one of its inputs changed."""
+    for script in ("start-dockerd.sh", "build-image.sh"):
+        done = subprocess.run([REPO / "docker" / script], capture_output=True, text=True,
+                              timeout=900, check=False)
+        assert done.returncode == 0, f"docker/{script} failed:\n{done.stderr[-3000:]}"
+    return image_name()
+
+
+@pytest.fixture(scope="session")
+def docker_engine(docker_image) -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def containers(docker_engine) -> Callable[[str], list[str]]:
+    """containers(run name) -> the containers (any state) still labelled with that run."""
+
+    def find(run: str) -> list[str]:
+        found = docker_engine.containers.list(all=True,
+                                              filters={"label": f"{LABEL}.run={run}"})
+        return [f"{c.name} ({c.status})" for c in found]
+
+    return find
+
+
+def run_name(assignment: Assignment, folder: Path) -> str:
+    """The label grading.grade gives the sandbox of this submission."""
+    return f"{assignment.id}-{folder.name}"
+
+
+@pytest.fixture
+def unique_submission(submission) -> Callable[..., Path]:
+    """submission(...), in a folder whose name no other test session uses (the run label)."""
+
+    def make(*args, **kwargs) -> Path:
+        folder = submission(*args, **kwargs)
+        return folder.rename(folder.with_name(f"{folder.name}-{secrets.token_hex(4)}"))
+
+    return make
+
+
+# ---- hostile submissions, on either backend -------------------------------------------------
+
+def grader_trouble(report: GradeReport) -> list[str]:
+    """The notes of a grading that did not finish: a grader error, a blown budget, no report."""
+    return [n for n in report.notes if n.startswith("grader error") or "time budget" in n
+            or "without a report" in n]
+
+
+def check(report: GradeReport, check_id: str) -> CheckResult:
+    return next(c for c in report.checks if c.id == check_id)
+
+
+def failed_before_serving(report: GradeReport, verdict: str) -> CheckResult:
+    """A SERVER_ONLY grading: the server check failed with `verdict` (the start of its
+    feedback), and the sandbox recovered: the next check, which needs no server, passed."""
+    failed = check(report, "sums_rounds")
+    assert failed.status is Status.FAILED
+    assert failed.feedback.startswith(verdict), failed.feedback
+    assert check(report, "client_no_server").passed
+    return failed
+
+
+@pytest.fixture
+def backend() -> str:
+    """The backend `hostile` grades on; a test runs on both with @both_backends."""
+    return "local"
+
+
+@pytest.fixture
+def hostile(request, backend, small_assignment1, unique_submission, bystanders, left_behind):
+    """hostile(tests/submissions name, checks, **limits) -> the report graded on `backend`.
+
+    Asserts the grading survived: a finished run (no grader error, no blown budget, a report
+    with every check asked and none an error), the grader and unrelated processes alive,
+    nothing left behind on the host; in docker also no container left and no note at all.
+    """
+    containers = request.getfixturevalue("containers") if backend == "docker" else None
+
+    def run(name: str, checks: dict[str, float], **limits) -> GradeReport:
+        folder = unique_submission(name)
+        assignment = small_assignment1(checks, **limits)
+        report = grade(assignment, folder, backend)
+        assert report.backend == backend
+        assert grader_trouble(report) == []
+        assert report.build.ok, report.build.log
+        assert [c.id for c in report.checks] == list(checks)
+        assert [c.id for c in report.checks if c.status is Status.ERROR] == []
+        assert bystanders() == []
+        assert left_behind(folder) == []
+        if containers is not None:
+            assert report.notes == []
+            assert containers(run_name(assignment, folder)) == []
+        return report
+
+    return run

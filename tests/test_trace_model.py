@@ -344,3 +344,19 @@ def test_tracee_pid_and_live_signals(programs, tmp_path):
     assert trace.exit_status() == -signal.SIGTERM
     term = trace.signals_received(pid)[-1]
     assert term.name == "SIGTERM" and term.sender == os.getpid()
+
+
+def test_calls_of_a_wrapper_before_the_exec_are_dropped(programs, tmp_path):
+    """The engine starts student code through wrappers (setpriv, env, prlimit) in the same
+    process: what they did is not the student's, and the trace forgets it."""
+    misc = str(programs["misc"])
+    wrapper = ["python3", "-c", "import os, socket, sys; socket.socket(socket.AF_INET); "
+               "os.execv(sys.argv[1], sys.argv[1:])", misc, "allowed"]
+    run = run_traced(wrapper, tmp_path / "wrapped", "%net")
+    everything = Trace.load(tmp_path / "wrapped")
+    assert everything.used("socket", domain="AF_INET")  # the wrapper's own socket
+    trace = Trace.load(tmp_path / "wrapped", program=misc)
+    assert run.returncode == 0
+    assert not trace.used("socket", domain="AF_INET")
+    assert trace.used("socket", domain="AF_UNIX")       # the program's socket stays
+    assert trace.calls("execve", ok=True)[0].argument("pathname") == misc.encode()

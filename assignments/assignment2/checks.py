@@ -88,11 +88,6 @@ def peer(names):
     return names.queue()
 
 
-def named(program, name):
-    program.name = name
-    return program
-
-
 def wait_until_waiting(chat, queue: str) -> None:
     """Until `chat` created `queue` and sleeps (waiting for its peer), or exited."""
     deadline = time.monotonic() + 1.0
@@ -104,17 +99,17 @@ def wait_until_waiting(chat, queue: str) -> None:
 
 def with_reference(student, reference, own, peer, **kwargs):
     """The reference chat on `peer` (started first), then the student's chat on `own`."""
-    ref = named(reference.spawn("chat", peer, own), "the reference chat")
+    ref = reference.spawn("chat", peer, own, name="the reference chat")
     wait_for_queue(peer)
-    chat = named(student.spawn("chat", own, peer, **kwargs), "your chat")
+    chat = student.spawn("chat", own, peer, **kwargs, name="your chat")
     return chat, ref
 
 
 def two_students(student, a, b, first="your chat A", second="your chat B", **kwargs):
     """Two copies of the student's chat: A on queue a starts and waits, then B on queue b."""
-    chat_a = named(student.spawn("chat", a, b, **kwargs), f"{first} ({a})")
+    chat_a = student.spawn("chat", a, b, **kwargs, name=f"{first} ({a})")
     wait_until_waiting(chat_a, a)
-    chat_b = named(student.spawn("chat", b, a), f"{second} ({b})")
+    chat_b = student.spawn("chat", b, a, name=f"{second} ({b})")
     return chat_a, chat_b
 
 
@@ -322,7 +317,7 @@ def test_urgent_overtakes_normal(student, own, peer):
 
 def test_peer_starts_late_or_early(student, reference, names):
     own, peer = names.queue(), names.queue()
-    chat = named(student.spawn("chat", own, peer), "your chat")
+    chat = student.spawn("chat", own, peer, name="your chat")
     deadline = time.monotonic() + 1.0
     while chat.running and time.monotonic() < deadline:
         time.sleep(0.01)  # the peer is late: it starts 1 s after your chat
@@ -332,16 +327,16 @@ def test_peer_starts_late_or_early(student, reference, names):
                       + stderr_note(chat),
                       help="retry mq_open() while it fails with ENOENT, with a short sleep "
                            "between tries, until 10 s have passed")
-    ref = named(reference.spawn("chat", peer, own), "the reference chat (started 1 s later)")
+    ref = reference.spawn("chat", peer, own, name="the reference chat (started 1 s later)")
     chat.sendline("you are late")
     ref.expect_line("you are late", EXPECT)
     ref.sendline("sorry")
     chat.expect_line("sorry", EXPECT)
 
     own, peer = names.queue(), names.queue()
-    ref = named(reference.spawn("chat", peer, own), "the reference chat (started first)")
+    ref = reference.spawn("chat", peer, own, name="the reference chat (started first)")
     wait_until_waiting(ref, peer)
-    chat = named(student.spawn("chat", own, peer), "your chat (started after its peer)")
+    chat = student.spawn("chat", own, peer, name="your chat (started after its peer)")
     chat.sendline("I am here")
     ref.expect_line("I am here", EXPECT)
     ref.sendline("welcome")
@@ -383,7 +378,7 @@ def test_signal_cleanup(student, reference, own, peer, names):
     expect_gone(own, "after SIGTERM")
 
     alone = names.queue()
-    chat = named(student.spawn("chat", alone, names.queue()), "your chat (waiting for its peer)")
+    chat = student.spawn("chat", alone, names.queue(), name="your chat (waiting for its peer)")
     wait_until_waiting(chat, alone)
     os.killpg(os.getpgid(chat.popen.pid), signal.SIGINT)  # Ctrl-C: the whole process group
     expect_exit_0(chat, "on SIGINT while waiting for the peer")
@@ -446,14 +441,6 @@ def mq_descriptors(trace, name: str) -> set[int]:
     return {c.retval for c in trace.calls("mq_open", ok=True, arg0=name)}
 
 
-def since_exec(trace, calls: list) -> list:
-    """The calls made once the chat itself runs: a wrapper that execs it (setpriv, prlimit)
-    may do its own things first, in the same process."""
-    starts = [c.time for c in trace.calls("execve", ok=True)
-              if isinstance(path := c.argument("pathname"), bytes) and path.endswith(b"/chat")]
-    return [c for c in calls if not starts or c.time >= min(starts)]
-
-
 def offending_calls(trace) -> list:
     """Calls that could carry a message some other way than a message queue."""
     found = trace.never({"pipe", "socketpair", "mkfifo", "shmget", "shmat", "memfd_create",
@@ -465,7 +452,7 @@ def offending_calls(trace) -> list:
         writing = any(flag in call.args_text for flag in ("O_WRONLY", "O_RDWR", "O_CREAT"))
         if writing and path not in (b"/dev/null", b"/dev/tty"):
             found.append(call)
-    return sorted(since_exec(trace, found), key=lambda c: c.time)
+    return sorted(found, key=lambda c: c.time)
 
 
 def session_until_exit(a, b, line_a: str, line_b: str) -> None:

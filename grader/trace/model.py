@@ -96,12 +96,15 @@ class Trace:
     # ---- loading --------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, out_prefix: Path | str, main_pid: int | None = None) -> Trace:
+    def load(cls, out_prefix: Path | str, main_pid: int | None = None,
+             program: str | None = None) -> Trace:
         """Read every `<prefix>.<pid>` file strace -ff wrote (or the single -f file `<prefix>`).
 
         Load after strace has exited: a file still being written gives a partial trace (its
         cut last line becomes an unfinished call). Raises FileNotFoundError if strace wrote
-        nothing, which means it did not start.
+        nothing, which means it did not start. With `program` (its path), what the main
+        process did before it exec'd that program is dropped: the calls of the wrappers that
+        start it (setpriv, env, prlimit) are not the student's.
         """
         prefix = Path(out_prefix)
         fallback = Fallback()
@@ -120,7 +123,21 @@ class Trace:
             if not files:
                 raise FileNotFoundError(
                     f"no strace output at {prefix}.<pid>: strace did not run")
-            return cls(events, main_pid, ordered=files == 1)
+            trace = cls(events, main_pid, ordered=files == 1)
+        if program is not None:
+            trace.drop_before_exec(program)
+        return trace
+
+    def drop_before_exec(self, program: str) -> None:
+        """Forget the main process's events before its successful execve of `program`."""
+        main, path = self.main_pid, program.encode("utf-8", "surrogateescape")
+        for index, event in enumerate(self.events):
+            if (event.pid == main and isinstance(event, Syscall) and event.name == "execve"
+                    and event.ok and event.argument("pathname") == path):
+                self.events = [e for e in self.events[:index] if e.pid != main] + \
+                    self.events[index:]
+                self._by_name = self._tgid = self._processes = None
+                return
 
     @classmethod
     def parse(cls, text: str, pid: int | None = None, main_pid: int | None = None) -> Trace:
