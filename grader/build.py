@@ -7,6 +7,7 @@ like the programs themselves, with a wall-clock budget, and its log is kept for 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shlex
 import signal
@@ -54,7 +55,7 @@ def build(folder: Path, assignment: Assignment, confinement: Confinement) -> Bui
 
     # Compilers need more memory and processes than the programs they build.
     limits = replace(confinement.limits, memory_mib=max(confinement.limits.memory_mib, 2048),
-                     cpu_seconds=int(confinement.limits.build_seconds),
+                     cpu_seconds=max(1, math.ceil(confinement.limits.build_seconds)),
                      processes=max(confinement.limits.processes, 64))
     builder = replace(confinement, limits=limits, memory=None)  # compilers: rlimits only
     log_path = folder / ".grader-build.log"

@@ -23,11 +23,11 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
-import docker
 from grader.assignment import ROOT, Assignment, load_assignment
 from grader.grading import grade
 from grader.report import CheckResult, GradeReport, Status
@@ -39,6 +39,9 @@ SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 MARKER = ".test-marker"
 SERVER_ONLY = {"sums_rounds": 50, "client_no_server": 50}  # the second check must still pass
 both_backends = pytest.mark.parametrize("backend", ["local", "docker"])
+
+if TYPE_CHECKING:
+    import docker
 
 
 def _drop_tests(source: str, keep: set[str]) -> str:
@@ -297,6 +300,8 @@ def docker_image() -> str:
 
 @pytest.fixture(scope="session")
 def docker_engine(docker_image) -> Iterator[docker.DockerClient]:
+    import docker  # the SDK (an optional dependency): only the docker tests need it
+
     client = docker.from_env()
     yield client
     client.close()

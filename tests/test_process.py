@@ -112,12 +112,9 @@ def test_segfault_is_described(start, c_programs):
 
 
 def test_cpu_limit_is_described(start, c_programs):
-    """ENGINE BUG (grader/process.py, Confinement.prefix): `--cpu=N` sets the soft and the hard
-    limit to N, and at the hard limit the kernel sends SIGKILL, not SIGXCPU, so the
-    "CPU time limit" verdict never appears (students read "killed by SIGKILL"). Fix:
-    `f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 1}"` (SIGXCPU at the soft limit, SIGKILL
-    a second later only for a program that catches SIGXCPU).
-    """
+    """The CPU time limit is a soft limit below the hard one: the kernel sends SIGXCPU at the
+    soft limit, and the verdict names the limit. (At a hard limit the kernel sends SIGKILL,
+    and "killed by SIGKILL" would not tell the student their program never stops.)"""
     program = start([c_programs("spin")], replace(LIMITS, cpu_seconds=1)).wait(30)
     assert program.killed_by == signal.SIGXCPU
     assert program.describe_exit() == "was killed: CPU time limit (1 s) exceeded"
@@ -164,13 +161,10 @@ def test_wait_idle_is_false_while_the_program_stays_busy(start, c_programs):
 
 
 def test_programs_start_with_default_signal_dispositions(start):
-    """The grader may itself be started with SIGINT ignored (`grade ... &` in a script).
-
-    ENGINE BUG (grader/process.py, Program.start): ignored signals are inherited through
-    fork+exec; subprocess only restores SIGPIPE and SIGXFSZ. Fix: prefix the command with
-    `env --default-signal` (coreutils >= 8.31) in Confinement.prefix(), so every signal is
-    at its default in student code whatever the grader inherited.
-    """
+    """Student code starts with every signal at its default and none blocked, whatever the
+    grader inherited: the grader may itself run with SIGINT ignored (`grade ... &` in a
+    script), ignored signals survive fork and exec, and a check that sends SIGINT or SIGTERM
+    must see the student's own handling of it."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         program = start(["cat", "/proc/self/status"])
@@ -216,13 +210,9 @@ def test_suspend_and_resume(start, c_programs):
 def test_suspend_during_a_vfork(start, c_programs):
     """A program caught between vfork() and exec (system(), posix_spawn(), a shell running
     a command) cannot stop: its parent waits in the kernel, state D, SIGSTOP pending, until
-    the child execs, and the child is stopped. It runs no code either way.
-
-    ENGINE BUG (grader/process.py, Program.suspend): it waits for every thread to be in
-    T/t/Z/X and raises "could not be stopped with SIGSTOP" after 5 s. Seen at random with
-    `sh -c 'while :; do sleep 0.01; done'` (dash uses vfork). Fix: accept "D" as well in
-    suspend()'s `_group_in_states(pgid, {"T", "t", "Z", "X", "D"})`: a thread in D runs no
-    user code and stops, the pending SIGSTOP first, as soon as it leaves the kernel.
+    the child execs, and the child is stopped. It runs no code either way, so suspend()
+    counts it as suspended: the parent stops, its SIGSTOP first, as soon as it leaves the
+    kernel. (A shell running commands, dash uses vfork, is caught this way at random.)
     """
     program = start([c_programs("vfork_pending")])
     program.expect_line("ready")
