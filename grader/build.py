@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader.assignment import Assignment
-from grader.process import DEFAULT_ENV, Confinement
+from grader.process import DEFAULT_ENV, Confinement, wait_group_gone
 from grader.report import BuildResult
 
 CFLAGS = ["-std=gnu11", "-Wall", "-O2"]
@@ -101,6 +101,7 @@ def _run(argv: list[str], folder: Path, confinement: Confinement, log, budget: f
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # nothing started by the build outlives it
+            wait_group_gone(proc.pid)
     if code < 0:
         return f"{argv[0]} was killed by {signal.Signals(-code).name}"
     return None if code == 0 else f"{argv[0]} failed with exit code {code}"

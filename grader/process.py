@@ -448,6 +448,17 @@ class Program:
         return "\n".join(parts)
 
 
+def wait_group_gone(pgid: int, timeout: float = 2.0) -> bool:
+    """After a SIGKILL to a group: wait until its processes are really gone (dying ones
+    still hold files and cwd for a moment)."""
+    deadline = time.monotonic() + timeout
+    while not _group_in_states(pgid, {"Z", "X"}):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 def _group_in_states(pgid: int, states: set[str]) -> bool:
     """True when every thread of every process in group `pgid` is in one of `states`."""
     for stat in Path("/proc").glob("[0-9]*/task/*/stat"):

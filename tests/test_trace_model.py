@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -350,7 +351,7 @@ def test_calls_of_a_wrapper_before_the_exec_are_dropped(programs, tmp_path):
     """The engine starts student code through wrappers (setpriv, env, prlimit) in the same
     process: what they did is not the student's, and the trace forgets it."""
     misc = str(programs["misc"])
-    wrapper = ["python3", "-c", "import os, socket, sys; socket.socket(socket.AF_INET); "
+    wrapper = [sys.executable, "-c", "import os, socket, sys; socket.socket(socket.AF_INET); "
                "os.execv(sys.argv[1], sys.argv[1:])", misc, "allowed"]
     run = run_traced(wrapper, tmp_path / "wrapped", "%net")
     everything = Trace.load(tmp_path / "wrapped")
@@ -359,4 +360,5 @@ def test_calls_of_a_wrapper_before_the_exec_are_dropped(programs, tmp_path):
     assert run.returncode == 0
     assert not trace.used("socket", domain="AF_INET")
     assert trace.used("socket", domain="AF_UNIX")       # the program's socket stays
-    assert trace.calls("execve", ok=True)[0].argument("pathname") == misc.encode()
+    first = trace.calls("execve", ok=True, process=trace.main_pid)[0]
+    assert first.argument("pathname") == misc.encode()
