@@ -56,9 +56,7 @@ int main(void)
     sigdelset(&waitmask, SIGUSR2);
     sigdelset(&waitmask, SIGALRM);
 
-    printf("PID: %d\n", (int)getpid());
-    fflush(stdout);
-    fprintf(stderr, "server: waiting for messages\n");
+    fprintf(stderr, "server pid : %d, waiting for messages\n", (int)getpid());
 
     char *buf = NULL;
     size_t len = 0, cap = 0;
