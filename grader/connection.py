@@ -85,10 +85,10 @@ class Connection:
         return line.decode("utf-8", "replace")
 
     def expect_line(self, expected: str, after: str = "") -> None:
-        """The next line must be `expected`; `after` says what was sent, for the feedback."""
+        """The next line must be `expected`; `after`, shown as is, says what was sent."""
         line = self.recv_line()
         if line != expected:
-            context = f" after sending {after!r}" if after else ""
+            context = f" after sending {after}" if after else ""
             actual = "(connection closed)" if line is None else repr(line)
             raise Mismatch(repr(expected), actual, rationale=f"the server replied {actual} "
                                                              f"instead of {expected!r}{context}")
