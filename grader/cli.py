@@ -13,6 +13,7 @@ failed validation, 2 for bad input (unknown assignment, missing folder, broken Y
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
         argv.insert(0, "run")  # `grade assignment1` means `grade run assignment1`
     args = _parser().parse_args(argv)
+    # SIGTERM (a batch system, `timeout`) ends a grading like Ctrl-C: sandboxes destroyed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return COMMAND_FUNCTIONS[args.command](args)
     except (AssignmentError, SubmissionError, SandboxError) as error:

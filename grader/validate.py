@@ -139,6 +139,10 @@ def validate(assignment: Assignment, runs: int = 5, backend: str = "local", jobs
             progress(f"{mark} mutant {mutant.name}: {outcome.explain()}")
             return outcome
 
-        validation.reference_runs = list(pool.map(grade_reference, range(1, runs + 1)))
-        validation.mutants = list(pool.map(grade_mutant, mutants))
+        try:
+            validation.reference_runs = list(pool.map(grade_reference, range(1, runs + 1)))
+            validation.mutants = list(pool.map(grade_mutant, mutants))
+        except BaseException:  # Ctrl-C: grade nothing more, finish what runs
+            pool.shutdown(cancel_futures=True)
+            raise
     return validation

@@ -9,6 +9,11 @@ As root (a grading server, CI, a container), each run gets:
     can write nowhere but its folders and the world-writable temp dirs, which are swept after.
 Without root, it tries the same namespaces inside a user namespace, and otherwise runs with
 rlimits only, saying so once in the report.
+
+A grading run does not outlive the grader: it gets SIGKILL when the thread that started it
+ends (parent-death signal), however the grader ended, and with it every process of its PID
+namespace. The run folder of a grader killed outright is removed by the next grading: each
+folder is locked (flock) while its grading lives.
 """
 
 from __future__ import annotations
@@ -66,12 +71,16 @@ class LocalSandbox(Sandbox):
         self.root: Path | None = None
         self.uid: int | None = None
         self._uid_lock = None
+        self._root_lock: int | None = None
 
     def prepare(self) -> None:
         if os.geteuid() == 0:
             RUNS.mkdir(parents=True, exist_ok=True)
             (RUNS / "runs").mkdir(exist_ok=True)
-            self.root = Path(tempfile.mkdtemp(prefix="run-", dir=RUNS / "runs"))
+            _remove_orphaned_runs()
+            new = Path(tempfile.mkdtemp(prefix="new-", dir=RUNS / "runs"))
+            self._root_lock = _lock(new)  # locked before a sweep can see it as run-*
+            self.root = new.rename(new.with_name(new.name.replace("new-", "run-", 1)))
             self.root.chmod(0o711)
             self.uid = self._allocate_uid()
         else:
@@ -104,7 +113,8 @@ class LocalSandbox(Sandbox):
     def run(self, argv: list[str], timeout: float) -> RunOutcome:
         log = self.root / "grading.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen([*isolation()[0], *argv], cwd=self.root, stdout=out,
+            proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", *isolation()[0], *argv],
+                                    cwd=self.root, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True,
                                     env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
@@ -133,6 +143,8 @@ class LocalSandbox(Sandbox):
             shutil.rmtree(self.root, ignore_errors=True)
         if self._uid_lock is not None:
             self._uid_lock.close()
+        if self._root_lock is not None:
+            os.close(self._root_lock)
 
     def _sweep_temp_dirs(self) -> None:
         """Remove what student code left in shared temp folders, and say so."""
@@ -151,6 +163,31 @@ class LocalSandbox(Sandbox):
                         entry.unlink(missing_ok=True)
         if left:
             self.notes.append(f"removed files your programs left behind: {', '.join(left[:5])}")
+
+
+def _lock(folder: Path) -> int | None:
+    """An exclusive flock on `folder`, held by the returned descriptor; None if taken."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _remove_orphaned_runs() -> None:
+    """Remove the run folders (and memory cgroups) of gradings whose grader was killed."""
+    for run in (RUNS / "runs").glob("run-*"):
+        with contextlib.suppress(OSError):
+            fd = _lock(run)
+            if fd is None:
+                continue  # a live grading holds it
+            try:
+                MemoryCgroup.remove(run.name)
+                shutil.rmtree(run, ignore_errors=True)
+            finally:
+                os.close(fd)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
