@@ -504,6 +504,9 @@ def test_signals_only(student, reference):
         if s.target != server.pid or s.signal not in ("SIGUSR1", "SIGUSR2", "0"):
             raise Failure(f"your client sent {s.signal} to {s.target}: only SIGUSR1 and "
                           f"SIGUSR2 to the server's PID ({server.pid}) carry a message")
+        if s.call.name != "kill":
+            raise Failure(f"your client sent {s.signal} with {s.call.short()}: only kill() "
+                          f"may send the message (sigqueue() carries data beside the signal)")
     bits = sum(1 for s in sent if s.signal in ("SIGUSR1", "SIGUSR2"))
     if client.exit_code == 0 and bits < len(text):
         raise Failure(f"your client sent only {bits} signals for a {len(text)}-byte message: "
