@@ -110,15 +110,30 @@ def test_invalid_lines(server, path, connect):
     conn.expect_line("SUM 7", after="3, four invalid lines, 4, 0 (invalid lines keep the round)")
 
 
-def test_sigterm_cleanup(server, path, connect):
-    conn = connect(path, server=server)
-    conn.send("1\n0\n")
-    conn.expect_line("SUM 1")
-    conn.close()
-    server.signal(signal.SIGTERM)
-    server.wait(EXIT_DEADLINE)
-    assert server.exit_code == 0, f"after SIGTERM, your server {server.describe_exit()}"
-    assert not os.path.lexists(path), f"after SIGTERM, {path} still exists: unlink it"
+def test_sigterm_cleanup(student, names, connect):
+    for moment in ("between two clients", "while a client is connected, mid-round"):
+        path = names.socket()
+        server = student.spawn("server", path)
+        conn = connect(path, server=server)
+        conn.send("1\n0\n")
+        conn.expect_line("SUM 1")
+        if moment.startswith("between"):
+            conn.close()
+        else:
+            conn.send("5\n")
+        server.wait_idle()  # blocked in accept() or read()
+        server.signal(signal.SIGTERM)
+        try:
+            server.wait(EXIT_DEADLINE)
+        except Failure:
+            raise Failure(f"after SIGTERM {moment}, your server was still running "
+                          f"{EXIT_DEADLINE:g} s later",
+                          help="install the handler with sigaction() without SA_RESTART, and "
+                               "stop when accept() or read() fails with EINTR") from None
+        assert server.exit_code == 0, f"after SIGTERM {moment}, your server " \
+                                      f"{server.describe_exit()}"
+        assert not os.path.lexists(path), f"after SIGTERM {moment}, {path} still exists: " \
+                                          f"unlink it"
 
 
 def test_stale_socket(student, path, connect):
@@ -150,6 +165,11 @@ def test_student_client_reference_server(student, reference_server, path):
     client.send(SESSION)
     client.close_stdin()
     client.wait_idle()          # a client that does not wait for them has exited by now
+    if client.stdout:
+        reference_server.resume()
+        raise Failure(f"your client printed {client.stdout!r} while the reference server was "
+                      f"stopped: those lines did not come from the server",
+                      help="print exactly what the server replies, as it arrives")
     reference_server.resume()
     client.wait()
     assert client.exit_code == 0, f"your client {client.describe_exit()}"
