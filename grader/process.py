@@ -26,7 +26,7 @@ import subprocess
 import threading
 import time
 import tty
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +91,7 @@ class Confinement:
         if self.uid is None:
             return False
         count = 0
-        for task in Path("/proc").glob("[0-9]*/task/*"):
+        for task in live_tasks():
             with contextlib.suppress(OSError):
                 count += task.stat().st_uid == self.uid
         return count >= self.limits.processes
@@ -178,11 +178,16 @@ class Program:
     @classmethod
     def start(cls, name: str, argv: list[str], *, cwd: Path, confinement: Confinement,
               trace_prefix: Path | None = None, wrapper: Sequence[str] = (),
-              env: dict[str, str] | None = None) -> Program:
+              env: dict[str, str] | None = None, terminal: bool = True) -> Program:
         """Start `wrapper + argv` (the wrapper: strace, when traced); `argv` is what feedback
-        shows as the command."""
-        master, slave = os.openpty()
-        tty.setraw(slave)  # output bytes arrive exactly as written: no "\n" -> "\r\n"
+        shows as the command. `terminal=False` gives stdout a pipe instead of a pty, as in
+        `./chat | cat`: C's stdio then buffers whole blocks, and only a program that flushes
+        its lines shows them in time."""
+        if terminal:
+            master, slave = os.openpty()
+            tty.setraw(slave)  # output bytes arrive exactly as written: no "\n" -> "\r\n"
+        else:
+            master, slave = os.pipe()
         stdin_r, stdin_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         try:
@@ -369,6 +374,17 @@ class Program:
         name = signal.Signals(sig).name
         return f"was killed by {name} ({signal.strsignal(sig)})"
 
+    def context_switches(self, voluntary_only: bool = False) -> int:
+        """Context switches of all the program's threads so far. A voluntary one is a thread
+        going to sleep: counted over an idle moment, it says how often the program woke up."""
+        kinds = "voluntary" if voluntary_only else "(?:non)?voluntary"
+        total = 0
+        for task in live_tasks(self.pid):
+            with contextlib.suppress(OSError):
+                total += sum(int(n) for n in re.findall(rf"^{kinds}_ctxt_switches:\s+(\d+)",
+                                                         (task / "status").read_text(), re.M))
+        return total
+
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far (for "idles without burning CPU" checks)."""
         fields_ = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -459,11 +475,25 @@ def wait_group_gone(pgid: int, timeout: float = 2.0) -> bool:
     return True
 
 
+def live_tasks(pid: int | str = "*") -> Iterator[Path]:
+    """/proc/PID/task/TID of every thread of process `pid` (default: of every process).
+
+    Processes come and go while we look: one that is gone is skipped (Path.glob would raise
+    FileNotFoundError for a folder that vanished between two steps of its walk)."""
+    pids = [str(pid)] if pid != "*" else [p for p in os.listdir("/proc") if p.isdigit()]
+    for each in pids:
+        try:
+            tids = os.listdir(f"/proc/{each}/task")
+        except OSError:
+            continue
+        yield from (Path(f"/proc/{each}/task/{tid}") for tid in tids)
+
+
 def _group_in_states(pgid: int, states: set[str]) -> bool:
     """True when every thread of every process in group `pgid` is in one of `states`."""
-    for stat in Path("/proc").glob("[0-9]*/task/*/stat"):
+    for task in live_tasks():
         try:
-            fields_ = stat.read_text().rsplit(")", 1)[1].split()
+            fields_ = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(fields_[2]) == pgid and fields_[0] not in states:
@@ -488,10 +518,12 @@ class Launcher:
         return self.folder / program
 
     def spawn(self, program: str, *args: str, trace: str | Sequence[str] | None = None,
-              inject: Sequence[str] = (), name: str | None = None) -> Program:
+              inject: Sequence[str] = (), name: str | None = None,
+              terminal: bool = True) -> Program:
         """Start `program args...`; with `trace`, under strace limited to those syscalls.
 
-        `name` is how feedback calls it (default: "your server"); "chat A" tells two apart."""
+        `name` is how feedback calls it (default: "your server"); "chat A" tells two apart.
+        `terminal=False`: stdout is a pipe, not a terminal (see Program.start)."""
         argv = [str(self.path(program)), *map(str, args)]
         prefix, wrapper = None, []
         if not TRACING and not inject:
@@ -505,7 +537,7 @@ class Launcher:
             wrapper = strace_command(prefix, trace or [], inject)
         name = name or f"{self.owner} {program}"
         started = Program.start(name, argv, cwd=self.cwd, confinement=self.confinement,
-                                trace_prefix=prefix, wrapper=wrapper)
+                                trace_prefix=prefix, wrapper=wrapper, terminal=terminal)
         self.started.append(started)
         return started
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -158,6 +159,23 @@ def test_wait_idle_is_false_while_the_program_stays_busy(start, c_programs):
     program = start([c_programs("spin")])
     assert program.wait_idle(0.3) is False
     assert program.running
+
+
+def test_context_switches_count_wakeups(start, c_programs):
+    """A program blocked in read() does not wake up; one that sleeps 10 ms in a loop does,
+    about 20 times in 0.2 s (a wait with a timeout in a loop: polling)."""
+    def wakeups(program) -> int:
+        before = program.context_switches(voluntary_only=True)
+        time.sleep(0.2)
+        return program.context_switches(voluntary_only=True) - before
+
+    reader = start(["cat"])
+    assert reader.wait_idle(5)
+    assert wakeups(reader) == 0
+    ticker = start([c_programs("ticker")])
+    ticker.expect("tick parent 2")
+    assert wakeups(ticker) >= 10
+    assert ticker.context_switches() >= ticker.context_switches(voluntary_only=True) > 0
 
 
 def test_programs_start_with_default_signal_dispositions(start):
