@@ -86,9 +86,13 @@ class Connection:
 
     def expect_line(self, expected: str, after: str = "") -> None:
         """The next line must be `expected`; `after`, shown as is, says what was sent."""
-        line = self.recv_line()
+        context = f" after sending {after}" if after else ""
+        try:
+            line = self.recv_line()
+        except Mismatch as silence:
+            silence.rationale += f", where {expected!r} was due{context}"
+            raise
         if line != expected:
-            context = f" after sending {after}" if after else ""
             actual = "(connection closed)" if line is None else repr(line)
             raise Mismatch(repr(expected), actual, rationale=f"the server replied {actual} "
                                                              f"instead of {expected!r}{context}")

@@ -88,7 +88,9 @@ class MutantOutcome:
         if missed := self.mutant.fails - self.failed:
             parts.append(f"should fail but passed: {', '.join(sorted(missed))}")
         if extra := self.failed - self.mutant.fails:
-            parts.append(f"failed unexpectedly: {', '.join(sorted(extra))}")
+            feedback = {c.id: c.feedback for c in self.report.checks}
+            parts.append("failed unexpectedly: " + ", ".join(
+                f"{check} ({feedback[check][:200]})" for check in sorted(extra)))
         return "; ".join(parts)
 
 
