@@ -8,11 +8,12 @@ controls every byte it sends. Rubric entries (titles, points) are in assignment.
 import os
 import signal
 import socket
+import stat
 from pathlib import Path
 
 import pytest
 
-from grader.checks import Failure
+from grader.checks import Failure, Mismatch
 
 EXIT_DEADLINE = 3.0  # seconds a server gets to finish after SIGTERM or a fatal error
 
@@ -40,6 +41,8 @@ def test_sums_rounds(server, path, connect):
     conn.expect_line("SUM 6", after="1 2 3 0")
     conn.send("40\n2\n0\n")
     conn.expect_line("SUM 42", after="40 2 0 (a second round on the same connection)")
+    conn.send("0\n")
+    conn.expect_line("SUM 0", after="0 alone (an empty round)")
 
 
 def test_negative_and_64bit(server, path, connect):
@@ -50,6 +53,11 @@ def test_negative_and_64bit(server, path, connect):
     conn.expect_line("SUM 9223372036854775807", after="4611686018427387904 4611686018427387903 0")
     conn.send("-9223372036854775807\n-1\n-0\n")
     conn.expect_line("SUM -9223372036854775808", after="-9223372036854775807 -1 -0")
+    conn.send("-9223372036854775808\n+000\n")
+    conn.expect_line("SUM -9223372036854775808",
+                     after="-9223372036854775808 (the smallest long long) +000 (a zero)")
+    conn.send("010\n-007\n00\n")
+    conn.expect_line("SUM 3", after="010 -007 00 (leading zeros are decimal; 00 is a zero)")
 
 
 def test_byte_by_byte(server, path, connect):
@@ -66,6 +74,27 @@ def test_many_lines_one_write(server, path, connect):
     conn.expect_line("SUM 6", after="'1\\n2\\n3\\n0\\n5\\r\\n0\\r\\n-7\\n7\\n0\\n' in one write")
     conn.expect_line("SUM 5", after="the same write (the second round, with \\r\\n endings)")
     conn.expect_line("SUM 0", after="the same write (the third round)")
+
+
+def test_long_lines(server, path, connect):
+    conn = connect(path, server=server)
+    conn.send("0" * 4095 + "7\n0\n")
+    conn.expect_line("SUM 7", after="a line of exactly 4096 bytes ('000...07'), then 0")
+    conn.send("5\n" + "0" * 6000 + "3\n0\n")
+    first = conn.recv_line()
+    if first == "ERROR":  # the long line was refused as a whole: its tail is not a new line
+        conn.expect_line("SUM 5", after="5, a 6001-byte line answered ERROR, 0 (the whole "
+                                        "long line is one invalid line)")
+    elif first != "SUM 8":
+        actual = "(connection closed)" if first is None else repr(first)
+        raise Mismatch("'ERROR' (then 'SUM 5') or 'SUM 8'", actual,
+                       rationale=f"the server replied {actual} after sending 5, a 6001-byte "
+                                 f"line '000...03', 0 (a line over 4096 bytes is either "
+                                 f"summed or one invalid line)")
+    conn.send("1" * 20000 + "\n2\n0\n")
+    conn.expect_line("ERROR", after="a 20000-digit line (longer than 4096 bytes, and too big "
+                                    "for 64 bits anyway)")
+    conn.expect_line("SUM 2", after="2 0 after the 20000-byte line")
 
 
 def test_clients_in_sequence(server, path, connect):
@@ -98,12 +127,21 @@ def test_client_gone_before_reply(server, path, connect):
     conn = connect(path, server=server)
     conn.send("2\n0\n")
     conn.expect_line("SUM 2", after="2 0 (after a client left before its reply)")
+    server.wait_idle()
+    server.suspend()      # the same with an ERROR reply
+    conn.send("abc\n")
+    conn.close()
+    server.resume()
+    server.wait_idle()
+    assert server.running, f"your server {server.describe_exit()} when it wrote an ERROR reply " \
+                           f"to a client that had left"
 
 
 def test_invalid_lines(server, path, connect):
     conn = connect(path, server=server)
     conn.send("3\n")
-    for bad in ("abc", "", "12x", "-"):
+    for bad in ("abc", "", "12x", "-", "+", " 5", "5 ", "1 2", "\t5", "0x10", "1e3", "\r",
+                "5\x00", "\x005", "9223372036854775808", "-9223372036854775809"):
         conn.send(bad + "\n")
         conn.expect_line("ERROR", after=repr(bad))
     conn.send("4\n0\n")
@@ -111,7 +149,10 @@ def test_invalid_lines(server, path, connect):
 
 
 def test_sigterm_cleanup(student, names, connect):
-    for moment in ("between two clients", "while a client is connected, mid-round"):
+    for sig, moment in ((signal.SIGTERM, "between two clients"),
+                        (signal.SIGTERM, "while a client is connected, mid-round"),
+                        (signal.SIGTERM, "while blocked writing to a client that does not read"),
+                        (signal.SIGINT, "between two clients")):
         path = names.socket()
         server = student.spawn("server", path)
         conn = connect(path, server=server)
@@ -119,21 +160,28 @@ def test_sigterm_cleanup(student, names, connect):
         conn.expect_line("SUM 1")
         if moment.startswith("between"):
             conn.close()
+        elif moment.startswith("while blocked"):
+            conn.sock.setblocking(False)  # invalid lines, ERROR replies never read
+            for _ in range(400):
+                try:
+                    conn.sock.send(b"x\n" * 4096)
+                except BlockingIOError:
+                    if server.wait_idle(0.2):
+                        break
         else:
             conn.send("5\n")
-        server.wait_idle()  # blocked in accept() or read()
-        server.signal(signal.SIGTERM)
+        server.wait_idle()  # blocked in accept(), read() or write()
+        server.signal(sig)
+        after = f"after {signal.Signals(sig).name} {moment}"
         try:
             server.wait(EXIT_DEADLINE)
         except Failure:
-            raise Failure(f"after SIGTERM {moment}, your server was still running "
-                          f"{EXIT_DEADLINE:g} s later",
+            raise Failure(f"{after}, your server was still running {EXIT_DEADLINE:g} s later",
                           help="install the handler with sigaction() without SA_RESTART, and "
-                               "stop when accept() or read() fails with EINTR") from None
-        assert server.exit_code == 0, f"after SIGTERM {moment}, your server " \
-                                      f"{server.describe_exit()}"
-        assert not os.path.lexists(path), f"after SIGTERM {moment}, {path} still exists: " \
-                                          f"unlink it"
+                               "stop when accept(), read() or write() fails with EINTR") \
+                from None
+        assert server.exit_code == 0, f"{after}, your server {server.describe_exit()}"
+        assert not os.path.lexists(path), f"{after}, {path} still exists: unlink it"
 
 
 def test_stale_socket(student, path, connect):
@@ -146,17 +194,30 @@ def test_stale_socket(student, path, connect):
     conn.expect_line("SUM 2", after="2 0 (the server started over a stale socket file)")
 
 
-def test_non_socket_file(student, path):
+def test_non_socket_file(student, path, names):
     Path(path).write_text("precious data\n")
     server = student.spawn("server", path).wait(EXIT_DEADLINE)
     assert server.exit_code == 1, f"with a regular file at the path, your server " \
                                   f"{server.describe_exit()} (expected: exit 1)"
     assert server.stderr.strip(), "your server exited without an error message on stderr"
     assert Path(path).read_text() == "precious data\n", "your server changed or removed the file"
+    for kind, make, still in (
+            ("an empty directory", os.mkdir, stat.S_ISDIR),
+            ("a FIFO", os.mkfifo, stat.S_ISFIFO),
+            ("a symbolic link to a regular file", lambda p: os.symlink(path, p), stat.S_ISLNK)):
+        other = names.socket()
+        make(other)
+        server = student.spawn("server", other).wait(EXIT_DEADLINE)
+        assert server.exit_code == 1, f"with {kind} at the path, your server " \
+                                      f"{server.describe_exit()} (expected: exit 1)"
+        assert os.path.lexists(other) and still(os.lstat(other).st_mode), \
+            f"your server removed or replaced {kind} at the path"
 
 
 SESSION = "1\n2\n0\n-5\n5\n0\nxyz\n7\n"
 REPLIES = "SUM 3\nSUM 0\nERROR\n"
+SESSION_NO_NEWLINE = "4\n0\n6\n0"
+REPLIES_NO_NEWLINE = "SUM 4\nSUM 6\n"
 
 
 def test_student_client_reference_server(student, reference_server, path):
@@ -173,11 +234,17 @@ def test_student_client_reference_server(student, reference_server, path):
     reference_server.resume()
     client.wait()
     assert client.exit_code == 0, f"your client {client.describe_exit()}"
-    if client.stdout.replace("\r\n", "\n") != REPLIES:
+    if client.stdout != REPLIES:
         raise Failure(f"your client printed {client.stdout!r} for input {SESSION!r}; "
                       f"expected {REPLIES!r}",
                       help="print every reply line, and wait for the server to close the "
                            "connection before exiting")
+    client = student.run("client", path, input=SESSION_NO_NEWLINE)
+    assert client.exit_code == 0, f"your client {client.describe_exit()}"
+    if client.stdout != REPLIES_NO_NEWLINE:
+        raise Failure(f"your client printed {client.stdout!r} for input {SESSION_NO_NEWLINE!r}; "
+                      f"expected {REPLIES_NO_NEWLINE!r}",
+                      help="send every byte of stdin, also a last line without \\n")
 
 
 def test_reference_client_student_server(server, reference, path, connect):
@@ -186,6 +253,10 @@ def test_reference_client_student_server(server, reference, path, connect):
     assert client.stdout == REPLIES, f"the reference client printed {client.stdout!r} with " \
                                      f"your server for input {SESSION!r}; expected {REPLIES!r}"
     assert client.exit_code == 0, f"the reference client {client.describe_exit()}"
+    client = reference.run("client", path, input=SESSION_NO_NEWLINE)
+    assert client.stdout == REPLIES_NO_NEWLINE, \
+        f"the reference client printed {client.stdout!r} with your server for input " \
+        f"{SESSION_NO_NEWLINE!r} (a last line without \\n counts); expected {REPLIES_NO_NEWLINE!r}"
 
 
 def test_client_no_server(student, path):
@@ -216,7 +287,11 @@ def test_no_fd_leak(server, path, connect):
 # ---- what the programs really do: syscall traces -------------------------------------------
 
 SOCKET_CALLS = ["socket", "bind", "listen", "accept", "accept4", "connect"]
-NOT_A_UNIX_SOCKET = {"socket AF_INET", "socket AF_INET6"}
+NOT_A_UNIX_SOCKET = {"socket AF_INET", "socket AF_INET6", "socketpair"}
+
+
+def not_stream(trace):
+    return [c for c in trace.calls("socket") if "SOCK_STREAM" not in str(c.argument("type"))]
 
 
 def stop_with_sigterm(server):
@@ -240,9 +315,9 @@ def test_server_uses_unix_stream(student, path, connect):
         f"your server never bound its socket to {path}; its calls: {calls}"
     assert trace.used("listen", ok=True), f"your server never called listen(); {calls}"
     assert trace.used(("accept", "accept4"), ok=True), f"your server never accepted; {calls}"
-    other = trace.never(NOT_A_UNIX_SOCKET)
-    assert not other, f"your server also opened a network socket: {other[0]}; the channel " \
-                      f"must be the UNIX domain socket alone"
+    other = trace.never(NOT_A_UNIX_SOCKET) + not_stream(trace)
+    assert not other, f"your server also opened another socket: {other[0]}; the channel " \
+                      f"must be the UNIX domain stream socket alone"
 
 
 def test_client_uses_unix_stream(student, reference_server, path):
@@ -253,9 +328,9 @@ def test_client_uses_unix_stream(student, reference_server, path):
         f"your client never created an AF_UNIX SOCK_STREAM socket; its calls: {calls}"
     assert trace.used("connect", ok=True, addr={"sun_path": path}), \
         f"your client never connected to {path}; its calls: {calls}"
-    other = trace.never(NOT_A_UNIX_SOCKET)
-    assert not other, f"your client also opened a network socket: {other[0]}; the channel " \
-                      f"must be the UNIX domain socket alone"
+    other = trace.never(NOT_A_UNIX_SOCKET) + not_stream(trace)
+    assert not other, f"your client also opened another socket: {other[0]}; the channel " \
+                      f"must be the UNIX domain stream socket alone"
 
 
 def test_accepted_fds_closed(student, path, connect):
@@ -276,15 +351,17 @@ def test_accepted_fds_closed(student, path, connect):
 
 
 def test_server_reports_socket_failure(student, names):
-    for fault in ("socket:error=EMFILE", "bind:error=EACCES"):
+    for fault in ("socket:error=EMFILE", "bind:error=EACCES", "listen:error=EADDRINUSE"):
         call = fault.split(":")[0]
         server = student.spawn("server", names.socket(), inject=[fault]).wait(EXIT_DEADLINE)
-        assert server.exit_code not in (None, 0), \
+        assert server.exit_code == 1, \
             f"when {call}() fails ({fault.split('=')[1]}), your server {server.describe_exit()}"
         assert server.stderr.strip(), f"when {call}() fails, your server prints no error"
 
 
 def test_client_reports_connect_failure(student, reference_server, path):
-    client = student.run("client", path, input="1\n0\n", inject=["connect:error=ECONNREFUSED"])
-    assert client.exit_code == 1, f"when connect() fails, your client {client.describe_exit()}"
-    assert client.stderr.strip(), "when connect() fails, your client prints no error"
+    for error in ("ECONNREFUSED", "EACCES", "EAGAIN"):
+        client = student.run("client", path, input="1\n0\n", inject=[f"connect:error={error}"])
+        assert client.exit_code == 1, f"when connect() fails ({error}), your client " \
+                                      f"{client.describe_exit()}"
+        assert client.stderr.strip(), f"when connect() fails ({error}), your client prints no error"
