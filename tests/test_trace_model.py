@@ -80,6 +80,7 @@ int main(int argc, char **argv)
 """
 
 MISC = r"""
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,15 @@ int main(int argc, char **argv)
             if (fread(&c, 1, 1, zero) != 1) return 1;
         write(1, "\xff\xfe done\n", 8);
         return 0;
+    }
+    if (strcmp(mode, "files") == 0) {               /* argv[2]: a folder to write in */
+        char path[4096];
+        int quiet = open("/dev/null", O_WRONLY), reading = open("/etc/hostname", O_RDONLY);
+        snprintf(path, sizeof path, "%s/created", argv[2]);
+        int created = creat(path, 0600);
+        snprintf(path, sizeof path, "%s/appended", argv[2]);
+        int appended = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        return quiet < 0 || reading < 0 || created < 0 || appended < 0;
     }
     if (strcmp(mode, "segv") == 0) {
         volatile int *nowhere = NULL;
@@ -270,6 +280,17 @@ def test_never(programs, tmp_path):
                       "%desc,%net,mknod,mknodat").trace
     assert good.never(rules) == []
     assert good.used("socket", domain="AF_UNIX", type="SOCK_DGRAM")
+
+
+def test_files_written(programs, tmp_path):
+    trace = run_traced([str(programs["misc"]), "files", str(tmp_path)], tmp_path / "files",
+                       "%file").trace
+    assert trace.exit_status() == 0
+    written = trace.files_written()
+    assert [c.name for c in written] == ["creat", "openat"]  # not /dev/null, not read-only
+    assert [c.argument("pathname") for c in written] == [
+        str(tmp_path / "created").encode(), str(tmp_path / "appended").encode()]
+    assert trace.files_written(allowed=())[0].argument("pathname") == b"/dev/null"
 
 
 def test_children_reaped(programs, tmp_path):

@@ -261,6 +261,20 @@ class Trace:
                 offending[id(call)] = call
         return sorted(offending.values(), key=attrgetter("ts"))
 
+    def files_written(self, pid: int | None = None,
+                      allowed: Iterable[bytes] = (b"/dev/null", b"/dev/tty")) -> list[Syscall]:
+        """Successful opens of a file for writing (open, openat, openat2 with O_WRONLY,
+        O_RDWR, O_CREAT or O_TRUNC; creat), except of the `allowed` paths."""
+        allowed = tuple(allowed)
+        found = []
+        for call in self.calls(("open", "creat"), process=pid, ok=True):
+            path = call.argument("pathname")
+            writing = call.name == "creat" or re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC",
+                                                        call.args_text)
+            if writing and not (isinstance(path, bytes) and path.startswith(allowed)):
+                found.append(call)
+        return found
+
     def unlinked(self, path: str | Path, pid: int | None = None) -> bool:
         """True if the program removed `path` (a successful unlink/unlinkat).
 
