@@ -42,6 +42,10 @@ BAD_ARGS_SECONDS = 2.0    # a client given bad arguments has this long to exit
 IDLE_WINDOW = 0.3         # seconds of idleness measured at a time
 IDLE_CPU_SHARE = 0.10     # an idle server may use this share of one CPU
 POLLS_PER_WINDOW = 10     # sleep calls allowed in an idle window (sleep(1) in a loop is fine)
+WAKEUPS_PER_WINDOW = 30   # times an idle server may wake up in a window, whatever woke it
+STOPPED_SECONDS = 1.2     # a client must wait at least 1 s for an answer (the handout)
+WRITE_DELAY = 1.5         # seconds the server's first write of a message is held back...
+PTY_LAG = 0.5             # ...and how late its bytes may reach us after the confirmation
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 HELP_WAIT_FOR_ANSWER = ("signals of one kind do not queue: send the next bit only after the "
@@ -307,6 +311,8 @@ def test_five_clients(student, reference):
     server = start_server(student)
     for n in range(1, 6):
         text = b"client %d of 5 says: " % n + sentence(random.Random(n), 20 + 7 * n)
+        if n == 3:
+            text = b"-n --help -- " + text  # a message, not options
         deliver(student, server, text, deadline(reference, len(text)))
 
 
@@ -332,7 +338,8 @@ def test_whole_and_in_order(student, reference):
 def test_exact_format(student, reference):
     texts = [b"First message: a plain line of text, printed on a line of its own.", b"",
              b"The third one comes after an empty message, which is an empty line.",
-             b"And a fourth one (4/4), then a newline, and nothing else after it."]
+             b"And a fourth one (4/5), then a newline, and nothing else after it.",
+             b"The fifth ends in a newline of its own,\nso it is followed by two.\n"]
     server = start_server(student)
     for text in texts:
         deliver(student, server, text, deadline(reference, len(text)))
@@ -348,34 +355,31 @@ def test_exact_format(student, reference):
                        help="no banner, prefix or NUL byte; an empty message is an empty line")
 
 
+VICTIM = b"~" * 10000  # a message long enough to be killed in the middle of
+
+
 def test_killed_client(student, reference):
     server = start_server(student)
-    deliver(student, server, b"before the storm", deadline(reference, 16))
-    switches = _switches(server)
-    victim = student.spawn("client", str(server.pid), "~" * 10000)
+    _, calm = deliver(student, server, b"before the storm", deadline(reference, 16))
+    switches = server.context_switches()
+    victim = student.spawn("client", str(server.pid), VICTIM.decode())
     give_up = time.monotonic() + 2.0
-    while _switches(server) < switches + 100 and victim.running and time.monotonic() < give_up:
+    while (server.context_switches() < switches + 100 and victim.running
+           and time.monotonic() < give_up):
         time.sleep(0.002)  # until the server has taken some bits of the victim's message
     victim.stop()
     victim.wait()
     time.sleep(0.5)  # the handout allows a server to reset after half a second of silence
     text = b"after the storm: a client was killed mid-message"
     _, end = deliver(student, server, text, deadline(reference, len(text)))
-    out = server.stdout_bytes
-    line = out[out.rfind(b"\n", 0, end - len(text)) + 1:end]
-    if b"~" in line:
-        raise Mismatch(show(text), show(line),
+    between = server.stdout_bytes[calm:end]  # from the end of the message before the storm
+    if any(len(run) != len(VICTIM) for run in re.findall(rb"~+", between)):  # a part of it
+        glued = between.endswith(b"~" + text)
+        raise Mismatch(show(text + b"\n"), show(between),
                        rationale="the next message came out glued to what the killed client "
-                                 "had sent",
+                                 "had sent" if glued else
+                                 "the server printed part of the killed client's message",
                        help="drop an unfinished message when a new sender (si_pid) starts")
-
-
-def _switches(program) -> int:
-    try:
-        status = Path(f"/proc/{program.pid}/status").read_text()
-    except OSError:
-        return 0
-    return sum(int(n) for n in re.findall(r"ctxt_switches:\s+(\d+)", status))
 
 
 def test_idle_cpu(student, reference):
@@ -404,7 +408,7 @@ def test_confirmation(student, reference):
     server.suspend()
     try:
         client = spawn_client(student, server, text)
-        time.sleep(0.3)  # the server is stopped: it can confirm nothing
+        time.sleep(STOPPED_SECONDS)  # the server is stopped: it can confirm nothing
         early = client.exit_code
     finally:
         server.resume()
@@ -414,18 +418,42 @@ def test_confirmation(student, reference):
                       help="have the server answer (kill(si_pid, ...)) and exit 0 only after "
                            "the answer to the last bit, or to the whole message")
     if early is not None:
-        raise Failure(f"while the server was stopped for 0.3 s, your client gave up: it "
-                      f"{client.describe_exit()} (wait at least a second for an answer)")
+        raise Failure(f"while the server was stopped for {STOPPED_SECONDS:g} s, your client "
+                      f"gave up: it {client.describe_exit()} (wait at least a second for an "
+                      f"answer)")
     wait_for(server, client, text, start, deadline(reference, len(text)))
     assert client.exit_code == 0, \
         f"once the stopped server was continued, it printed the message, but your client " \
         f"{client.describe_exit()}"
+
     text = b"Confirm this one, please: the server is running now."
     server = start_server(student)
     client, _ = deliver(student, server, text, deadline(reference, len(text)), pause=False)
     assert client.exit_code == 0, \
         f"the server printed the message, but your client {client.describe_exit()}; its " \
         f"stderr: {show(client.stderr.encode(errors='surrogateescape'), 200)!r}"
+
+    # The server's first write after its PID line is held back: the confirmation must wait.
+    text = b"Print me first, then confirm: printing takes a while this time."
+    server = start_server(student, inject=[f"write:delay_enter={int(WRITE_DELAY * 1e6)}:when=2"])
+    start = len(server.stdout_bytes)
+    client = spawn_client(student, server, text)
+    wait_for(server, client, None, start, deadline(reference, len(text)) + WRITE_DELAY)
+    if client.exit_code == 0 and not _printed_within(server, text, start, PTY_LAG):
+        raise Failure(f"your client exited 0 before the server had printed the message (its "
+                      f"write was held back {WRITE_DELAY:g} s here)",
+                      help="the server confirms the message only after printing it, and the "
+                           "client exits 0 only after that confirmation, not after sending")
+
+
+def _printed_within(server, data: bytes, start: int, seconds: float) -> bool:
+    """True if `data` shows up in the server's output past `start` within `seconds`."""
+    give_up = time.monotonic() + seconds
+    while server.stdout_bytes.find(data, start) < 0:
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.002)
+    return True
 
 
 # ---- arguments (run where a stray kill() reaches nothing: every kill() is faked) ---------
@@ -436,7 +464,8 @@ FAKE_KILL = ["kill,tkill,tgkill,rt_sigqueueinfo:retval=0"]
 def test_client_arguments(student):
     pid = str(os.getpid())
     cases = [[], [pid], [pid, "hello", "extra"], ["abc", "hello"], ["0", "hello"],
-             ["-1", "hello"], ["12x", "hello"], ["", "hello"]]
+             ["-1", "hello"], ["12x", "hello"], ["", "hello"], ["0x1f", "hello"],
+             ["4294967295", "hello"], ["99999999999999999999", "hello"]]
     for args in cases:
         client = student.spawn("client", *args, trace="%signal", inject=FAKE_KILL)
         try:
@@ -454,7 +483,8 @@ def test_client_arguments(student):
             raise Failure(f"with {shown}, your client sent {s.signal} to {whom} (kill() was "
                           f"faked here, so nothing arrived)",
                           help="check the arguments first: exactly two, and a PID made of "
-                               "digits only, greater than 0 (strtol with an end pointer)")
+                               "digits only, greater than 0 and at most INT_MAX (strtol "
+                               "with an end pointer and base 10)")
         assert client.exit_code == 1, f"with {shown}, your client {client.describe_exit()} " \
                                       f"(expected: a usage line on stderr and exit 1)"
         assert client.stderr.strip(), f"with {shown}, your client exited 1 without a message " \
@@ -471,34 +501,47 @@ def since_exec(program, calls):
     return [c for c in calls if c.time >= starts[-1]] if starts else list(calls)
 
 
-CHANNELS = {"pipe", "mkfifo", "socket", "socketpair", "mq_open", "shm_open", "shmget",
-            "msgget", "semget", "memfd_create"}
-QUIET_FILES = (b"/dev/null", b"/dev/tty")
+CHANNELS = {"pipe", "mkfifo", "socket", "socketpair", "mq_open", "shm_open", "shmget", "shmat",
+            "msgget", "msgsnd", "msgrcv", "semget", "semop", "memfd_create",
+            "process_vm_writev", "process_vm_readv", "ptrace", "pidfd_getfd",
+            "pidfd_send_signal"}
+CHANNEL_TRACE = ("%net,%ipc,%file,%desc,%memory,/^mq_,process_vm_writev,process_vm_readv,"
+                 "ptrace,pidfd_getfd,pidfd_send_signal")
+ANOTHER_PROCESS = re.compile(rb"/proc/(\d+)/(?:task/\d+/)?(?:cmdline|environ|mem|fd/)")
+
+
+def other_channel(program) -> str | None:
+    """A call by which `program` could move a message without signals, shown; or None."""
+    trace = program.trace
+    if other := since_exec(program, trace.never(CHANNELS)):
+        return other[0].short()
+    for call in since_exec(program, trace.calls("mmap", ok=True)):
+        if "MAP_SHARED" in call.args_text and call.value(4) != -1:
+            return f"{call.short()} (a shared mapping of a file)"
+    for call in since_exec(program, trace.calls("open", ok=True)):
+        other_pid = ANOTHER_PROCESS.match(call.argument("pathname") or b"")
+        if other_pid and int(other_pid.group(1)) != program.pid:
+            return f"{call.short()} (another process's arguments, memory or files)"
+    return None
 
 
 def test_signals_only(student, reference):
     text = b"nothing but signals"
-    server = start_server(student)
-    client = spawn_client(student, server, text,
-                          trace="%signal,%net,%ipc,%file,%desc,%memory,/^mq_")
+    server = start_server(student, trace=CHANNEL_TRACE)
+    client = spawn_client(student, server, text, trace=f"%signal,{CHANNEL_TRACE}")
     with contextlib.suppress(Failure):  # delivery is other checks' business
         wait_for(server, client, None, len(server.stdout_bytes), deadline(reference, len(text)))
-    if client.running:
-        client.signal(signal.SIGKILL)
-        client.wait()
+    for program in (client, server):
+        program.signal(signal.SIGKILL)
+        program.wait()
+    for program in (client, server):
+        if other := other_channel(program):
+            raise Failure(f"{program.name} used {other}: the message must travel as signals "
+                          f"only")
     trace = client.trace
-    other = since_exec(client, trace.never(CHANNELS))
-    assert not other, f"your client used {other[0].short()}: the message must travel as " \
-                      f"signals only"
-    for call in since_exec(client, trace.calls("open", ok=True)):
-        path = call.argument("pathname") or b""
-        if re.search(r"O_WRONLY|O_RDWR|O_CREAT", call.args_text) and \
-                not path.startswith(QUIET_FILES):
-            raise Failure(f"your client opened a file for writing: {call.short()}; the "
-                          f"message must travel as signals only")
-    for call in since_exec(client, trace.calls("mmap", ok=True)):
-        if "MAP_SHARED" in call.args_text and call.value(4) != -1:
-            raise Failure(f"your client mapped a shared file: {call.short()}")
+    if written := since_exec(client, trace.files_written()):
+        raise Failure(f"your client opened a file for writing: {written[0].short()}; the "
+                      f"message must travel as signals only")
     sent = [s for s in trace.signals_sent() if since_exec(client, [s.call])]
     for s in sent:
         if s.target != server.pid or s.signal not in ("SIGUSR1", "SIGUSR2", "0"):
@@ -532,7 +575,7 @@ def test_server_sigaction(student):
 
 
 SLEEPS = ["nanosleep", "clock_nanosleep", "select", "pselect6", "poll", "ppoll", "epoll_wait",
-          "epoll_pwait"]
+          "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait"]
 
 
 def test_no_sleep_polling(student, reference):
@@ -546,15 +589,21 @@ def test_no_sleep_polling(student, reference):
     server.signal(signal.SIGKILL)
     server.wait(5)
     trace = server.trace
-    for first, last in windows:
+    for first, last, wakeups in windows:
         calls = [c for c in since_exec(server, trace.calls(SLEEPS)) if first <= c.time <= last]
         assert len(calls) <= POLLS_PER_WINDOW, \
             f"while idle, your server called {calls[0].name}() {len(calls)} times in " \
             f"{last - first:.1f} s ({calls[0].short()}): wait in pause() or sigsuspend(), " \
             f"which sleep until a signal comes, instead of polling a flag"
+        assert wakeups <= WAKEUPS_PER_WINDOW, \
+            f"while idle, your server woke up {wakeups} times in {last - first:.1f} s (a " \
+            f"timer, or a wait with a timeout, in a loop?): wait in pause() or sigsuspend(), " \
+            f"which sleep until a signal comes"
 
 
-def _quiet(server) -> tuple[float, float]:
+def _quiet(server) -> tuple[float, float, int]:
+    """An idle window: its start, its end, and how often the server woke up meanwhile."""
+    before = server.context_switches(voluntary_only=True)
     first = time.time()
     time.sleep(IDLE_WINDOW)
-    return first, time.time()
+    return first, time.time(), server.context_switches(voluntary_only=True) - before
