@@ -22,6 +22,9 @@ from grader.checks import Failure, Mismatch
 MQUEUE = Path("/dev/mqueue")
 EXPECT = 3.0         # seconds for a message to show up (the reference needs milliseconds)
 EXIT_DEADLINE = 3.0  # seconds a chat gets to exit after its last event
+LATE = 3.0           # seconds a late peer starts after the chat (the chat waits up to 10 s)
+IDLE_WINDOW = 0.5    # seconds of idleness measured at a time...
+IDLE_CPU_SHARE = 0.2  # ...during which a chat may use this share of one CPU
 END = "END"          # a closing line that tells the check everything before it has arrived
 
 
@@ -56,6 +59,31 @@ class _MqAttr(ctypes.Structure):
     _fields_ = [("mq_flags", ctypes.c_long), ("mq_maxmsg", ctypes.c_long),
                 ("mq_msgsize", ctypes.c_long), ("mq_curmsgs", ctypes.c_long),
                 ("reserved", ctypes.c_long * 4)]
+
+
+def _librt():
+    try:
+        return ctypes.CDLL("librt.so.1", use_errno=True)
+    except OSError:  # glibc >= 2.34 has mq_open in libc itself
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+def inject_message(name: str, data: bytes, priority: int) -> None:
+    """Put one message into a queue, as some other sender would."""
+    librt = _librt()
+    fd = librt.mq_open(name.encode(), os.O_WRONLY | os.O_NONBLOCK)
+    if fd < 0:
+        raise RuntimeError(f"mq_open({name}): {os.strerror(ctypes.get_errno())}")
+    if librt.mq_send(fd, data, len(data), priority) != 0:
+        raise RuntimeError(f"mq_send({name}): {os.strerror(ctypes.get_errno())}")
+    os.close(fd)
+
+
+def expect_no_queues(names, why: str) -> None:
+    """No queue of this check (its names share one token) is left: checks run in parallel."""
+    if left := [q for q in queues_left() if q.startswith(f"/ipcg-{names.token}-")]:
+        raise Failure(f"{why}, these queues are still in /dev/mqueue: {', '.join(left)}",
+                      help="create only your own queue, and remove it before exiting")
 
 
 def make_leftover_queue(name: str, maxmsg: int, msgsize: int, owner: Path) -> None:
@@ -97,11 +125,11 @@ def wait_until_waiting(chat, queue: str) -> None:
         time.sleep(0.002)
 
 
-def with_reference(student, reference, own, peer, **kwargs):
+def with_reference(student, reference, own, peer, name="your chat", **kwargs):
     """The reference chat on `peer` (started first), then the student's chat on `own`."""
     ref = reference.spawn("chat", peer, own, name="the reference chat")
     wait_for_queue(peer)
-    chat = student.spawn("chat", own, peer, **kwargs, name="your chat")
+    chat = student.spawn("chat", own, peer, **kwargs, name=name)
     return chat, ref
 
 
@@ -128,7 +156,12 @@ def show_lines(lines: list[str], limit: int = 12) -> str:
 
 
 def printed_lines(chat) -> list[str]:
-    return chat.stdout.replace("\r\n", "\n").split("\n")[:-1]
+    """Exactly what was printed, split at '\\n' (stdout is a raw pty: a '\\r' is the program's)."""
+    return chat.stdout.split("\n")[:-1]
+
+
+def index_of_marker(lines: list[str], marker: str) -> int:
+    return next(i for i, line in enumerate(lines) if line.rstrip("\r") == marker)
 
 
 def expect_lines(chat, expected: list[str], what: str, marker: str = END,
@@ -148,7 +181,7 @@ def expect_lines(chat, expected: list[str], what: str, marker: str = END,
                                  f"it {chat.describe_exit()})",
                        help=stuck_help or help) from None
     got = printed_lines(chat)
-    got = got[:got.index(marker)]
+    got = got[:index_of_marker(got, marker)]
     if got == expected:
         return
     first = next((i for i, (g, e) in enumerate(zip(got, expected, strict=False)) if g != e),
@@ -158,6 +191,15 @@ def expect_lines(chat, expected: list[str], what: str, marker: str = END,
                              f"{len(expected)} were due; the first difference is at line "
                              f"{first + 1} (shown from there)",
                    help=help)
+
+
+def expect_no_busy_wait(chat, when: str, help: str) -> None:
+    """`chat` uses at most IDLE_CPU_SHARE of one CPU over IDLE_WINDOW seconds."""
+    before = chat.cpu_seconds()
+    time.sleep(IDLE_WINDOW)
+    if (used := chat.cpu_seconds() - before) > IDLE_CPU_SHARE * IDLE_WINDOW:
+        raise Failure(f"{when}, {chat.name} used {used:.2f} s of CPU in {IDLE_WINDOW:g} s: it "
+                      f"busy-waits", help=help)
 
 
 def stderr_note(chat) -> str:
@@ -249,6 +291,10 @@ def test_stale_queue_msgsize_8192(student, reference, own, peer, workdir):
                       "buffer is smaller")
     chat.sendline("reply")
     ref.expect_line("reply", EXPECT)
+    chat.close_stdin()
+    ref.close_stdin()
+    expect_exit_0(chat, "after a session on a leftover queue")
+    expect_gone(own, "after a session on a leftover queue (it is your queue now)")
 
 
 def test_both_typing_at_once(student, own, peer):
@@ -265,11 +311,14 @@ def test_both_typing_at_once(student, own, peer):
     expect_lines(a, from_b, "A typed 20 lines while B typed 10, in five rounds")
 
 
-def test_arrives_while_stdin_idle(student, reference, own, peer):
+def test_arrives_while_stdin_idle(student, reference, own, peer, names):
     chat, ref = with_reference(student, reference, own, peer)
     wait_for_queue(own)
     advice = ("wait for stdin and the queue at the same time: poll()/select() on both "
               "descriptors, a receiving thread, mq_notify(), or a second process")
+    chat.wait_idle()
+    expect_no_busy_wait(chat, "with nothing to do", help="block in poll()/select()/"
+                                                          "mq_receive() without a zero timeout")
     for word in ("ping", "pong"):
         chat.wait_idle()  # nothing to do: it waits for input
         ref.sendline(word)
@@ -278,11 +327,31 @@ def test_arrives_while_stdin_idle(student, reference, own, peer):
         except Failure:
             raise Failure(f"the reference chat sent {word!r} while nothing was typed into "
                           f"your chat; it did not print it within 1 s", help=advice) from None
+    for i in range(8):  # a steady stream: never quiet for long
+        ref.sendline(f"tick {i}")
+        try:
+            chat.expect_line(f"tick {i}", 0.5)
+        except Failure:
+            raise Failure(f"the reference chat sent a line every 0.15 s; your chat did not "
+                          f"print 'tick {i}' within 0.5 s (print each message as it comes)"
+                          ) from None
+        time.sleep(0.15)
+    own, peer = names.queue(), names.queue()  # now with stdout a pipe: stdio buffers blocks
+    chat, ref = with_reference(student, reference, own, peer, terminal=False,
+                               name="your chat (stdout a pipe)")
+    ref.sendline("through a pipe")
+    try:
+        chat.expect_line("through a pipe", 1.0)
+    except Failure:
+        raise Failure("with stdout a pipe (`./chat ... | cat`), your chat did not print a "
+                      "message within 1 s", help="call fflush(stdout) after each line, or "
+                                                "use write()") from None
 
 
 def test_message_boundaries(student, reference, own, peer):
     chat, ref = with_reference(student, reference, own, peer)
-    lines = ["", "a", "M" * 1024, "  spaced  out  ", "", "N" * 1023, "tab\there", "x!", ""]
+    lines = ["", "a", "M" * 1024, "  spaced  out  ", "", "N" * 1023, "tab\there", "x!", "",
+             "/bye?", "/byebye", "/by"]
     chat.send(text([*lines, END]))
     expect_lines(ref, lines, "empty, short, 1023- and 1024-byte lines written to your chat "
                              "at once", help="one line (without its '\\n') is one message, "
@@ -298,9 +367,10 @@ def test_urgent_overtakes_normal(student, own, peer):
     a.sendline("hello")
     b.expect_line("hello", EXPECT)
     b.suspend()  # every thread of B stopped: messages wait in its queue
-    a.send("normal 1\nnormal 2\nnormal 3\n!urgent\n")
+    inject_message(peer, b"five", 5)  # another sender's message at priority 5
+    a.send("normal 1\nnormal 2\nnormal 3\n!\n!urgent\n")
     deadline = time.monotonic() + EXPECT
-    while queued_bytes(peer) < 30:  # the 4 messages: 8 + 8 + 8 + 6 bytes
+    while queued_bytes(peer) < 34:  # 4 + the messages: 8 + 8 + 8 + 0 + 6 bytes
         if time.monotonic() > deadline:
             b.resume()
             raise Failure(f"while B was stopped, A got 'normal 1', 'normal 2', 'normal 3' "
@@ -309,7 +379,7 @@ def test_urgent_overtakes_normal(student, own, peer):
         time.sleep(0.002)
     b.resume()
     a.sendline(END)
-    expect_lines(b, ["hello", "urgent", "normal 1", "normal 2", "normal 3"],
+    expect_lines(b, ["hello", "", "urgent", "five", "normal 1", "normal 2", "normal 3"],
                  "3 normal lines and then '!urgent' were sent to B while it was stopped",
                  help="send a line starting with '!' without the '!' at priority 10, others "
                       "at priority 0: the queue then hands out the urgent one first")
@@ -318,16 +388,17 @@ def test_urgent_overtakes_normal(student, own, peer):
 def test_peer_starts_late_or_early(student, reference, names):
     own, peer = names.queue(), names.queue()
     chat = student.spawn("chat", own, peer, name="your chat")
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + LATE
     while chat.running and time.monotonic() < deadline:
-        time.sleep(0.01)  # the peer is late: it starts 1 s after your chat
+        time.sleep(0.01)  # the peer is late: it starts LATE seconds after your chat
     if not chat.running:
-        raise Failure(f"started before its peer, your chat {chat.describe_exit()} within 1 s "
-                      f"instead of waiting (up to 10 s) for {peer} to appear"
+        raise Failure(f"started before its peer, your chat {chat.describe_exit()} within "
+                      f"{LATE:g} s instead of waiting (up to 10 s) for {peer} to appear"
                       + stderr_note(chat),
                       help="retry mq_open() while it fails with ENOENT, with a short sleep "
                            "between tries, until 10 s have passed")
-    ref = reference.spawn("chat", peer, own, name="the reference chat (started 1 s later)")
+    ref = reference.spawn("chat", peer, own,
+                          name=f"the reference chat (started {LATE:g} s later)")
     chat.sendline("you are late")
     ref.expect_line("you are late", EXPECT)
     ref.sendline("sorry")
@@ -343,7 +414,7 @@ def test_peer_starts_late_or_early(student, reference, names):
     chat.expect_line("welcome", EXPECT)
 
 
-def test_bye_handshake(student, own, peer):
+def test_bye_handshake(student, own, peer, names):
     a, b = two_students(student, own, peer)
     a.sendline("hi B")
     b.expect_line("hi B", EXPECT)
@@ -367,22 +438,56 @@ def test_bye_handshake(student, own, peer):
                                      f"session (the /bye message is never printed)")
     for name in (own, peer):
         expect_gone(name, "after both chats exited")
+    expect_no_queues(names, "after both chats exited")
+
+    # B types 3 lines and ends while A is busy; A reaches EOF too, then goes on
+    own, peer = names.queue(), names.queue()
+    a, b = two_students(student, own, peer)
+    a.sendline("hello")
+    b.expect_line("hello", EXPECT)
+    a.suspend()
+    b.send("last 1\nlast 2\nlast 3\n")
+    b.close_stdin()
+    deadline = time.monotonic() + EXPECT
+    while queued_bytes(own) < 22 and time.monotonic() < deadline:  # 3 lines and /bye
+        time.sleep(0.002)
+    b.wait_idle()  # B has done all it does at EOF, and waits for A's /bye
+    a.close_stdin()  # A wakes up to its EOF, B's lines and B's /bye all at once
+    a.resume()
+    for chat in (a, b):
+        expect_exit_0(chat, "after both ended at nearly the same time")
+    if (got := printed_lines(a)) != ["last 1", "last 2", "last 3"]:
+        raise Mismatch(show_lines(["last 1", "last 2", "last 3"]), show_lines(got),
+                       rationale="B typed 3 lines and ended while A was busy, then A reached "
+                                 "EOF: A must print every line sent before B's /bye")
 
 
-def test_signal_cleanup(student, reference, own, peer, names):
-    chat, ref = with_reference(student, reference, own, peer)
-    chat.sendline("about to be terminated")
-    ref.expect_line("about to be terminated", EXPECT)
-    chat.signal(signal.SIGTERM)
-    expect_exit_0(chat, "on SIGTERM")
-    expect_gone(own, "after SIGTERM")
+def test_signal_cleanup(student, reference, names):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        own, peer = names.queue(), names.queue()
+        chat, ref = with_reference(student, reference, own, peer)
+        chat.sendline("about to be signalled")
+        ref.expect_line("about to be signalled", EXPECT)
+        chat.signal(sig)
+        expect_exit_0(chat, f"on {sig.name} while chatting")
+        expect_gone(own, f"after {sig.name} while chatting")
 
-    alone = names.queue()
-    chat = student.spawn("chat", alone, names.queue(), name="your chat (waiting for its peer)")
-    wait_until_waiting(chat, alone)
-    os.killpg(os.getpgid(chat.popen.pid), signal.SIGINT)  # Ctrl-C: the whole process group
-    expect_exit_0(chat, "on SIGINT while waiting for the peer")
-    expect_gone(alone, "after SIGINT while waiting for the peer")
+        alone, nobody = names.queue(), names.queue()
+        chat = student.spawn("chat", alone, nobody, name="your chat (waiting for its peer)")
+        wait_until_waiting(chat, alone)
+        expect_no_busy_wait(chat, "while waiting for its peer",
+                            help="sleep a little between two mq_open() tries (busy-waiting, "
+                                 "the CPU limit kills it before 10 s)")
+        if queue_file(nobody).exists():
+            raise Failure(f"while waiting for its peer, your chat created the peer's queue "
+                          f"{nobody}", help="open the peer's queue without O_CREAT, and "
+                                            "retry while it fails with ENOENT")
+        if sig == signal.SIGINT:
+            os.killpg(os.getpgid(chat.popen.pid), sig)  # Ctrl-C: the whole process group
+        else:
+            chat.signal(sig)
+        expect_exit_0(chat, f"on {sig.name} while waiting for the peer")
+        expect_gone(alone, f"after {sig.name} while waiting for the peer")
 
 
 def test_with_reference_both_roles(student, reference, names):
@@ -395,9 +500,19 @@ def test_with_reference_both_roles(student, reference, names):
         chat.expect_line("from the reference", EXPECT)
         closer, other = (chat, ref) if first == "your chat" else (ref, chat)
         closer.close_stdin()  # its /bye goes out; it prints until the other's /bye
-        other.sendline("one more line")
-        closer.expect_line("one more line", EXPECT)
-        other.close_stdin()
+        if other is chat:  # the last line without its '\n', then EOF, while the peer sleeps
+            ref.suspend()
+            chat.send("one more line")
+            chat.close_stdin()
+            deadline = time.monotonic() + EXPECT
+            while queued_bytes(peer) < 17 and time.monotonic() < deadline:  # the line, /bye
+                time.sleep(0.002)
+            ref.resume()
+            closer.expect_line("one more line", EXPECT)
+        else:
+            other.sendline("one more line")
+            closer.expect_line("one more line", EXPECT)
+            other.close_stdin()
         why = f"after a session where {first} reached EOF first"
         for program in (chat, ref):
             expect_exit_0(program, why)
@@ -432,10 +547,6 @@ def test_argument_errors(student, names):
                           help="check the arguments before creating anything")
 
 
-def queue_limit(name: str) -> int:
-    return int(Path(f"/proc/sys/fs/mqueue/{name}").read_text())
-
-
 def mq_descriptors(trace, name: str) -> set[int]:
     """The descriptors mq_open returned for queue `name`."""
     return {c.retval for c in trace.calls("mq_open", ok=True, arg0=name)}
@@ -447,11 +558,7 @@ def offending_calls(trace) -> list:
                          "shm_open"})
     found += [c for c in trace.calls("socket") if c.argument("domain") != "AF_NETLINK"]
     found += trace.calls("mmap", flags="MAP_SHARED")
-    for call in trace.calls("open", ok=True):
-        path = call.argument("pathname")
-        writing = any(flag in call.args_text for flag in ("O_WRONLY", "O_RDWR", "O_CREAT"))
-        if writing and path not in (b"/dev/null", b"/dev/tty"):
-            found.append(call)
+    found += trace.files_written()
     return sorted(found, key=lambda c: c.time)
 
 
@@ -473,7 +580,7 @@ def session_until_exit(a, b, line_a: str, line_b: str) -> None:
 
 def test_only_message_queues(student, own, peer):
     a, b = two_students(student, own, peer,
-                        trace="/^mq_,%net,%ipc,pipe,mkfifo,open,mmap,memfd_create")
+                        trace="/^mq_,%net,%ipc,pipe,mkfifo,open,creat,mmap,memfd_create")
     session_until_exit(a, b, "a traced line", "a traced reply")
     trace = a.trace
     if bad := offending_calls(trace):
@@ -498,14 +605,17 @@ def test_only_message_queues(student, own, peer):
     if not {c.value(0) for c in receives} <= mq_descriptors(trace, own):
         raise Failure(f"{a.name} received the reply on a descriptor that mq_open({own!r}) "
                       f"did not return: {receives[0].short()}")
-    maxmsg, msgsize = queue_limit("msg_max"), queue_limit("msgsize_max")
     for call in trace.calls("mq_open", oflag="O_CREAT"):
-        attr = call.fields(3)
-        if not attr:
-            continue  # NULL: the kernel's defaults, within the limits
-        if int(attr.get("mq_maxmsg", 0)) > maxmsg or int(attr.get("mq_msgsize", 0)) > msgsize:
-            raise Failure(f"{a.name} creates a queue beyond this system's limits "
-                          f"({maxmsg} messages of {msgsize} bytes): {call.short(80)}")
+        if (call.string(0) or b"").lstrip(b"/") != own.lstrip("/").encode():
+            raise Failure(f"{a.name} creates a queue that is not its own {own}: "
+                          f"{call.short(80)}", help="create only OWN_QUEUE")
+        attr = call.fields(3)  # {} for NULL: the kernel's default of 8192-byte messages
+        if (call.value(2) != 0o600 or int(attr.get("mq_maxmsg", 0)) != 10
+                or int(attr.get("mq_msgsize", 0)) != 1024):
+            raise Failure(f"{a.name} creates its queue with {call.short(120)}; expected mode "
+                          f"0600, mq_maxmsg 10 and mq_msgsize 1024",
+                          help="pass a struct mq_attr with mq_maxmsg = 10 and mq_msgsize = "
+                               "1024, and mode 0600")
 
 
 def test_unlinks_own_queue(student, reference, own, peer):
@@ -557,8 +667,10 @@ def test_two_pairs_no_interference(student, names):
     base = names.queue()
     rooms = []
     for room in (1, 2):
-        a = f"{base}-alice-talks-to-bob-in-room-{room}"
-        b = f"{base}-bob-talks-to-alice-in-room-{room}"
+        def long_name(tail: str) -> str:  # 255 characters, '/' included
+            return f"{base}-" + "n" * (255 - len(base) - 1 - len(tail)) + tail
+        a = long_name(f"-alice-talks-to-bob-in-room-{room}")
+        b = long_name(f"-bob-talks-to-alice-in-room-{room}")
         rooms.append((room, a, b, *two_students(student, a, b, f"room {room}: your chat A",
                                                 f"room {room}: your chat B")))
     for _room, a, b, *_chats in rooms:
