@@ -67,6 +67,21 @@ def test_expect_sees_printf_output_without_fflush(start, c_programs):
     assert program.wait().exit_code == 0
 
 
+def test_stdout_as_a_pipe_is_block_buffered(tmp_path, c_programs):
+    """terminal=False gives stdout a pipe, as `./program | cat` does: printf output stays in
+    stdio's buffer until the program exits (the behaviour a piped-stdout check relies on)."""
+    program = Program.start("the test program", [c_programs("line_buffered")], cwd=tmp_path,
+                            confinement=Confinement(LIMITS), terminal=False)
+    try:
+        assert program.wait_idle(5)  # blocked in read(), "ready" printed into its buffer
+        assert program.stdout == ""
+        program.close_stdin()
+        program.wait()
+        assert program.stdout == "ready\ngot 0 bytes\n"
+    finally:
+        program.reap()
+
+
 def test_close_stdin_gives_eof(start):
     program = start(["cat"])
     program.sendline("one line")
