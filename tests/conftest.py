@@ -107,6 +107,14 @@ def assignment1(tree1: Path) -> Iterator[Assignment]:
 
 
 @pytest.fixture
+def real_tree(monkeypatch) -> Path:
+    """The repository's own assignments/ and reference/, also for the sandboxes a test starts
+    (GRADER_ROOT may point at a cut-down tree, set for the session by `assignment1`)."""
+    monkeypatch.setenv("GRADER_ROOT", str(ROOT))
+    return ROOT
+
+
+@pytest.fixture
 def small_assignment1(snapshot, tmp_path_factory, monkeypatch) -> Callable[..., Assignment]:
     """small_assignment1({check: points}, limit=value...): a cut-down assignment1 to grade."""
 

@@ -22,6 +22,8 @@ SOLUTIONS = sorted({(p.parent.parent.name, p.parent.name)
                     for p in ALTERNATIVES.glob("*/*/*.c")})
 REFERENCES = sorted(p.name for p in (ROOT / "reference").iterdir() if p.is_dir())
 
+pytestmark = pytest.mark.usefixtures("real_tree")  # the sandboxes grade the real tree
+
 
 def assert_full_marks(assignment_id: str, source: Path, tmp_path: Path) -> None:
     folder = tmp_path / source.name

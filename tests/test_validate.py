@@ -13,6 +13,8 @@ import pytest
 from grader.assignment import all_assignments
 from grader.validate import validate
 
+pytestmark = pytest.mark.usefixtures("real_tree")  # the sandboxes grade the real tree
+
 
 @pytest.mark.parametrize("assignment", all_assignments(), ids=lambda a: a.id)
 def test_validate(assignment):
