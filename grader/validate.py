@@ -104,8 +104,9 @@ class Validation:
         found = []
         for i, run in enumerate(self.reference_runs, 1):
             if not run.full_marks:
+                failed = [f"{c.id} ({c.feedback[:300]})" for c in run.checks if not c.passed]
                 found.append(f"reference run {i}: {run.score:g}/{run.max_score:g}, failed "
-                             f"{', '.join(run.failed_checks())}")
+                             f"{', '.join(failed)}")
         signatures = {_signature(r) for r in self.reference_runs}
         if len(signatures) > 1:
             found.append(f"reference: {len(self.reference_runs)} runs gave "

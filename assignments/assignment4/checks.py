@@ -150,14 +150,15 @@ def wait_for(server, client, data: bytes | None, start: int, seconds: float) -> 
     give_up = time.monotonic() + seconds
     still, since = None, time.monotonic()
     while True:
-        if not server.running:
+        server_alive = server.running  # before reading: a dead server's output is complete
+        if not server_alive:
             server.wait()  # and the last of its output, which the pty may still hold
         out = server.stdout_bytes
         found = -1 if data is None else out.find(data, start)
         if (data is None or found >= 0) and not client.running:
             client.wait()
             return start if data is None else found + len(data)
-        if not server.running and found < 0 and data is not None:
+        if not server_alive and found < 0 and data is not None:
             raise Failure(f"{server.name} {server.describe_exit()} while {client.name} was "
                           f"sending {sent!r}")
         now = time.monotonic()
