@@ -500,6 +500,7 @@ def test_with_reference_both_roles(student, reference, names):
         chat.expect_line("from the reference", EXPECT)
         closer, other = (chat, ref) if first == "your chat" else (ref, chat)
         closer.close_stdin()  # its /bye goes out; it prints until the other's /bye
+        closer.wait_idle()  # EOF handled (EOF and a message at once: bye_handshake's business)
         if other is chat:  # the last line without its '\n', then EOF, while the peer sleeps
             ref.suspend()
             chat.send("one more line")
