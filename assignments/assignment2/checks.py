@@ -55,6 +55,16 @@ def queued_bytes(name: str) -> int:
         return -1
 
 
+def wait_until_queued(name: str, nbytes: int, timeout: float = EXPECT) -> bool:
+    """Until queue `name` holds at least `nbytes` bytes of messages; False after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while queued_bytes(name) < nbytes:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
 class _MqAttr(ctypes.Structure):
     _fields_ = [("mq_flags", ctypes.c_long), ("mq_maxmsg", ctypes.c_long),
                 ("mq_msgsize", ctypes.c_long), ("mq_curmsgs", ctypes.c_long),
@@ -369,14 +379,11 @@ def test_urgent_overtakes_normal(student, own, peer):
     b.suspend()  # every thread of B stopped: messages wait in its queue
     inject_message(peer, b"five", 5)  # another sender's message at priority 5
     a.send("normal 1\nnormal 2\nnormal 3\n!\n!urgent\n")
-    deadline = time.monotonic() + EXPECT
-    while queued_bytes(peer) < 34:  # 4 + the messages: 8 + 8 + 8 + 0 + 6 bytes
-        if time.monotonic() > deadline:
-            b.resume()
-            raise Failure(f"while B was stopped, A got 'normal 1', 'normal 2', 'normal 3' "
-                          f"and '!urgent'; {peer} holds {queued_bytes(peer)} bytes after "
-                          f"{EXPECT:g} s, not the 30 of these four messages")
-        time.sleep(0.002)
+    if not wait_until_queued(peer, 34):  # 4 + the messages: 8 + 8 + 8 + 0 + 6 bytes
+        b.resume()
+        raise Failure(f"while B was stopped, A got 'normal 1', 'normal 2', 'normal 3', '!' "
+                      f"and '!urgent'; {peer} holds {queued_bytes(peer)} bytes after "
+                      f"{EXPECT:g} s, not the 34 of these five messages and 'five'")
     b.resume()
     a.sendline(END)
     expect_lines(b, ["hello", "", "urgent", "five", "normal 1", "normal 2", "normal 3"],
@@ -448,9 +455,7 @@ def test_bye_handshake(student, own, peer, names):
     a.suspend()
     b.send("last 1\nlast 2\nlast 3\n")
     b.close_stdin()
-    deadline = time.monotonic() + EXPECT
-    while queued_bytes(own) < 22 and time.monotonic() < deadline:  # 3 lines and /bye
-        time.sleep(0.002)
+    wait_until_queued(own, 22)  # 3 lines and /bye
     b.wait_idle()  # B has done all it does at EOF, and waits for A's /bye
     a.close_stdin()  # A wakes up to its EOF, B's lines and B's /bye all at once
     a.resume()
@@ -505,9 +510,7 @@ def test_with_reference_both_roles(student, reference, names):
             ref.suspend()
             chat.send("one more line")
             chat.close_stdin()
-            deadline = time.monotonic() + EXPECT
-            while queued_bytes(peer) < 17 and time.monotonic() < deadline:  # the line, /bye
-                time.sleep(0.002)
+            wait_until_queued(peer, 17)  # the line and /bye
             ref.resume()
             closer.expect_line("one more line", EXPECT)
         else:
