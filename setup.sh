@@ -8,11 +8,15 @@ cd "$(dirname "$0")"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-# gcc/make/libc6-dev build student code; strace traces it; patch applies mutants;
-# util-linux (unshare, prlimit), procps (kill) and iproute2 (ip) serve the local sandbox.
+# gcc/clang/make/libc6-dev build student code (ncurses-bin: the tput and clear that students'
+# Makefiles call); strace traces it; patch applies mutants;
+# util-linux (unshare, prlimit), procps (kill) and iproute2 (ip) serve the local sandbox;
+# chromium opens the HTML report in the tests (tests/test_render_html.py), without network.
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends gcc make libc6-dev strace patch \
-    util-linux procps iproute2 python3 python3-venv python3-pip ca-certificates >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends gcc clang make libc6-dev ncurses-bin \
+    strace patch \
+    util-linux procps iproute2 python3 python3-venv python3-pip ca-certificates \
+    chromium >/dev/null
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

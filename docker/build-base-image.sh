@@ -30,6 +30,8 @@ ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 # runuser, is Essential and always present).
 PACKAGES=(
     gcc make libc6-dev       # build student programs
+    clang                    # Makefiles that say CC = clang (as a student's terminal has it)
+    ncurses-bin              # tput and clear, which students' Makefiles call
     strace                   # syscall traces
     patch diffutils          # mutants: patch -p1
     procps                   # ps, pkill for debugging stuck runs
@@ -50,8 +52,11 @@ for arg in "$@"; do
 done
 
 docker info >/dev/null 2>&1 || die "no docker engine answers; start one with docker/start-dockerd.sh"
-if ((!force)) && docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    say "$BASE_IMAGE already exists: nothing to do (use --force to rebuild)"
+# The package list, as a label: an image made from another list is rebuilt.
+packages_id=$(printf '%s\n' "${PACKAGES[@]}" | sha256sum | cut -c1-16)
+if ((!force)) && [[ $(docker image inspect --format '{{index .Config.Labels "ipc-grader.packages"}}' \
+        "$BASE_IMAGE" 2>/dev/null) == "$packages_id" ]]; then
+    say "$BASE_IMAGE already exists with these packages: nothing to do (use --force to rebuild)"
     exit 0
 fi
 [[ $(id -u) -eq 0 ]] || die "debootstrap needs root (run: sudo $0)"
@@ -153,7 +158,7 @@ tar --numeric-owner --xattrs -C "$root" --exclude=./dev/* --exclude=./proc/* --e
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
         --change 'CMD ["/bin/bash"]' \
-        --change "LABEL org.opencontainers.image.title=ipc-grader-base org.opencontainers.image.base.name=debian:$SUITE ipc-grader.debian-mirror=$DEBIAN_MIRROR" \
+        --change "LABEL org.opencontainers.image.title=ipc-grader-base org.opencontainers.image.base.name=debian:$SUITE ipc-grader.debian-mirror=$DEBIAN_MIRROR ipc-grader.packages=$packages_id" \
         --message "debootstrap $SUITE minbase + ipc-grader packages" \
         - "$BASE_IMAGE" >/dev/null
 

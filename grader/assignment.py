@@ -33,18 +33,28 @@ class Limits:
     cpu_seconds: int = 5
     memory_mib: int = 256         # address space
     processes: int = 64           # processes and threads of the student user
-    output_kib: int = 256         # stdout and stderr kept per process
+    output_kib: int = 256         # stdout and stderr kept per process; the rest is discarded
     open_files: int = 256
+    file_mib: int = 64            # largest file a student process may write
 
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """One rubric line: the check `test_<id>` in checks.py is worth `points`."""
+    """One rubric line: the check `test_<id>` in checks.py is worth `points`.
+
+    `seconds` is its own wall-clock budget (default: the assignment's check_seconds), shared
+    by its cases. A `concurrent` check runs beside the others, in a process of its own: a
+    check that must wait long (a peer that never comes) then adds nothing to the grading."""
 
     id: str
     title: str
     points: float
     hidden: bool = False
+    seconds: float | None = None
+    concurrent: bool = False
+
+    def budget(self, limits: Limits) -> float:
+        return self.seconds or limits.check_seconds
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class Assignment:
     limits: Limits
     checks: tuple[CheckSpec, ...]
     folder: Path
+    aliases: tuple[str, ...] = ()  # more names for `grade NAME` ("miniserv")
 
     @property
     def handout(self) -> Path:
@@ -72,6 +83,16 @@ class Assignment:
 
     def check(self, check_id: str) -> CheckSpec:
         return next(c for c in self.checks if c.id == check_id)
+
+    def select(self, only: frozenset[str] | None) -> tuple[CheckSpec, ...]:
+        """The checks named in `only` (all when None), in rubric order. Raises
+        AssignmentError for a name that is not a check of this assignment."""
+        if only is None:
+            return self.checks
+        if unknown := sorted(only - {c.id for c in self.checks}):
+            raise AssignmentError(f"{self.id} has no check {unknown[0]!r}; its checks: "
+                                  f"{', '.join(c.id for c in self.checks)}")
+        return tuple(c for c in self.checks if c.id in only)
 
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -118,17 +139,14 @@ def load_assignment(folder: Path) -> Assignment:
     r = _Reader(path)
     if not isinstance(data, dict):
         raise r.fail("(top level)", "must be a mapping of keys like id, title, checks")
-    known = {"id", "slug", "title", "programs", "build", "limits", "checks"}
+    known = {"id", "slug", "aliases", "title", "programs", "build", "limits", "checks"}
     if unknown := sorted(set(data) - known):
         raise r.fail(unknown[0], f"unknown key (expected one of {', '.join(sorted(known))})")
 
     ident = r.get(data, "id", str)
     if ident != folder.name:
         raise r.fail("id", f"is {ident!r} but the folder is {folder.name!r}: they must match")
-    programs = r.get(data, "programs", list)
-    for i, program in enumerate(programs):
-        if not isinstance(program, str) or not _PROGRAM.match(program):
-            raise r.fail(f"programs[{i}]", f"must be a plain file name, got {program!r}")
+    programs = _names(r, r.get(data, "programs", list), "programs")
     return Assignment(
         id=ident,
         slug=r.get(data, "slug", str),
@@ -138,7 +156,15 @@ def load_assignment(folder: Path) -> Assignment:
         limits=_limits(r, r.get(data, "limits", dict, default={})),
         checks=_checks(r, r.get(data, "checks", list)),
         folder=folder,
+        aliases=tuple(_names(r, r.get(data, "aliases", list, default=[]), "aliases")),
     )
+
+
+def _names(r: _Reader, data: list, key: str) -> list[str]:
+    for i, name in enumerate(data):
+        if not isinstance(name, str) or not _PROGRAM.match(name):
+            raise r.fail(f"{key}[{i}]", f"must be a plain name, got {name!r}")
+    return data
 
 
 def _limits(r: _Reader, data: dict) -> Limits:
@@ -161,8 +187,9 @@ def _checks(r: _Reader, data: list) -> tuple[CheckSpec, ...]:
         where = f"checks[{i}]."
         if not isinstance(entry, dict):
             raise r.fail(f"checks[{i}]", "must be a mapping with id, title, points")
-        if unknown := sorted(set(entry) - {"id", "title", "points", "hidden"}):
-            raise r.fail(f"{where}{unknown[0]}", "unknown key (expected id, title, points, hidden)")
+        keys = ("id", "title", "points", "hidden", "seconds", "concurrent")
+        if unknown := sorted(set(entry) - set(keys)):
+            raise r.fail(f"{where}{unknown[0]}", f"unknown key (expected {', '.join(keys)})")
         ident = r.get(entry, "id", str, where)
         if not _ID.match(ident):
             raise r.fail(f"{where}id", f"{ident!r} must be snake_case (it names test_{ident})")
@@ -171,8 +198,12 @@ def _checks(r: _Reader, data: list) -> tuple[CheckSpec, ...]:
         points = r.get(entry, "points", float, where)
         if points <= 0:
             raise r.fail(f"{where}points", f"must be positive, got {points}")
+        seconds = r.get(entry, "seconds", float, where, default=None)
+        if seconds is not None and seconds <= 0:
+            raise r.fail(f"{where}seconds", f"must be positive, got {seconds}")
         checks.append(CheckSpec(ident, r.get(entry, "title", str, where), points,
-                                r.get(entry, "hidden", bool, where, default=False)))
+                                r.get(entry, "hidden", bool, where, default=False), seconds,
+                                r.get(entry, "concurrent", bool, where, default=False)))
     total = sum(c.points for c in checks)
     if abs(total - TOTAL_POINTS) > 1e-9:
         raise r.fail("checks", f"points add up to {total:g}, they must add up to {TOTAL_POINTS}")
@@ -186,13 +217,13 @@ def all_assignments() -> list[Assignment]:
 
 
 def find_assignment(name: str) -> Assignment:
-    """Find an assignment by id (`assignment3`) or slug (`shm`)."""
+    """Find an assignment by id (`assignment3`), slug (`shm`) or alias (`miniserv`)."""
     folder = ROOT / "assignments" / name
     if (folder / "assignment.yaml").is_file():
         return load_assignment(folder)
     assignments = all_assignments()  # a broken one is reported, with its file and key
     for assignment in assignments:
-        if assignment.slug == name:
+        if name == assignment.slug or name in assignment.aliases:
             return assignment
     known = ", ".join(f"{a.id} ({a.slug})" for a in assignments)
     raise AssignmentError(f"unknown assignment {name!r}; known: {known}")

@@ -17,7 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader.assignment import Assignment
-from grader.process import DEFAULT_ENV, Confinement, wait_group_gone
+from grader.confinement import DEFAULT_ENV, Confinement
+from grader.process import wait_group_gone
 from grader.report import BuildResult
 
 CFLAGS = ["-std=gnu11", "-Wall", "-O2"]

@@ -4,6 +4,11 @@ Every backend runs exactly this (`python -m grader.inside ...`), so a score neve
 where it was computed. Whatever happens, a report is written.
 
     python -m grader.inside assignment1 submission --out report.json [--uid N --gid N]
+                            [--only CHECK,CHECK] [-k EXPR]
+
+Concurrent checks (rubric `concurrent: true`) each run in a process of their own beside the
+others, started the same way with `--lane`: it runs only the named checks on the builds
+this run made, and writes their results as a JSON list.
 """
 
 from __future__ import annotations
@@ -11,22 +16,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from grader.assignment import Assignment, find_assignment
+from grader.assignment import Assignment, CheckSpec, find_assignment
 from grader.build import build
 from grader.checks.plugin import CheckSession
+from grader.confinement import Confinement, become_subreaper
 from grader.memory import MemoryCgroup
-from grader.process import Confinement
-from grader.report import BuildResult, CheckResult, GradeReport, Status
+from grader.report import CheckResult, GradeReport, Status, failed_run
 
 
 def prepare_sources(source: Path, dest: Path, assignment: Assignment, uid: int | None,
@@ -46,50 +54,111 @@ def prepare_sources(source: Path, dest: Path, assignment: Assignment, uid: int |
             os.lchown(path, uid, gid if gid is not None else -1)
 
 
-def run_checks(assignment: Assignment, student: Path, reference: Path, workroot: Path,
-               confinement: Confinement) -> list[CheckResult]:
-    """Run checks.py under pytest with the grader plugin; one result per rubric entry."""
-    session = CheckSession(assignment, student, reference, workroot, confinement)
-    args = [str(assignment.checks_file), "-p", "no:cacheprovider", "-p", "no:randomly",
-            "-o", "python_files=checks.py", "-o", "python_functions=test_*",
-            "--rootdir", str(assignment.folder), "-q", "--no-header", "-p", "pytest_timeout",
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only our plugins, whatever is installed
-    os.umask(0)  # files a check creates (a stale socket, a decoy file) are usable by students
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):
-        pytest.main(args, plugins=[session])
-    if session.problems:
-        raise RuntimeError(session.problems[0])
-    missing = "the check did not run"
-    return [session.results.get(c.id) or CheckResult.unearned(c, missing, Status.ERROR)
-            for c in assignment.checks]
+class Run:
+    """Where a grading run's pieces are, and how its student code is held: what a lane
+    needs to run checks on the builds the run made."""
+
+    def __init__(self, assignment: Assignment, work: Path, confinement: Confinement,
+                 keyword: str | None = None):
+        self.assignment = assignment
+        self.work = work
+        self.confinement = confinement
+        self.keyword = keyword
+        self.student = work / "build" / "student"
+        self.reference = work / "build" / "reference"
+        self.checks_root = work / "checks"
+
+    def run_checks(self, checks: tuple[CheckSpec, ...]) -> list[CheckResult]:
+        """Run `checks`: the concurrent ones each in a lane process, the others here, one
+        after another. Results in rubric order."""
+        lanes = [self._start_lane(c) for c in checks if c.concurrent]
+        here = self.run_here(frozenset(c.id for c in checks if not c.concurrent))
+        found = {r.id: r for r in here}
+        for check, (process, out) in zip([c for c in checks if c.concurrent], lanes,
+                                         strict=True):
+            found.update({r.id: r for r in self._collect_lane(check, process, out)})
+        return [found[c.id] for c in checks if c.id in found]
+
+    def run_here(self, only: frozenset[str]) -> list[CheckResult]:
+        """Run checks.py under pytest with the grader plugin, in this process."""
+        if not only:
+            return []
+        self.checks_root.mkdir(exist_ok=True)
+        session = CheckSession(self.assignment, self.student, self.reference, self.checks_root,
+                               self.confinement, only)
+        args = [str(self.assignment.checks_file), "-p", "no:cacheprovider", "-p",
+                "no:randomly", "-o", "python_files=checks.py", "-o", "python_functions=test_*",
+                "--rootdir", str(self.assignment.folder), "-q", "--no-header",
+                "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        if self.keyword:
+            args += ["-k", self.keyword]
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only our plugin, whatever is there
+        os.umask(0)  # files a check creates (a stale socket, a decoy file) are usable by students
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log):
+            pytest.main(args, plugins=[session])
+        if session.problems:
+            raise RuntimeError(session.problems[0])
+        return session.results()
+
+    def _start_lane(self, check: CheckSpec) -> tuple[subprocess.Popen, Path]:
+        out = self.work / f"lane-{check.id}.json"
+        conf = self.confinement
+        argv = [sys.executable, "-m", "grader.inside", self.assignment.id, str(self.work),
+                "--lane", "--out", str(out), "--only", check.id]
+        if conf.uid is not None:
+            argv += ["--uid", str(conf.uid), "--gid", str(conf.gid)]
+        if conf.memory is not None and conf.memory.own:
+            argv += ["--cgroup", str(conf.memory.path)]
+        if self.keyword:
+            argv += ["-k", self.keyword]
+        log = open(self.work / f"lane-{check.id}.log", "wb")  # noqa: SIM115 (the lane's)
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, cwd=self.work)
+        log.close()
+        return process, out
+
+    def _collect_lane(self, check: CheckSpec, process: subprocess.Popen, out: Path
+                      ) -> list[CheckResult]:
+        budget = check.budget(self.assignment.limits) + 30
+        try:
+            process.wait(budget)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        try:
+            return [CheckResult.from_dict(r) for r in json.loads(out.read_text())]
+        except (OSError, ValueError, TypeError, KeyError):
+            log = self.work / f"lane-{check.id}.log"
+            tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+            return [CheckResult.unearned(check, f"the check could not run: its process "
+                                                f"ended without results: {tail}",
+                                         Status.ERROR)]
 
 
-def grade_here(assignment: Assignment, submission: Path, work: Path,
-               confinement: Confinement, backend: str) -> GradeReport:
-    """Build the submission and the reference in `work`, run every check, return the report."""
+def grade_here(run: Run, submission: Path, backend: str,
+               only: frozenset[str] | None = None) -> GradeReport:
+    """Build the submission and the reference, run the checks, return the report."""
     started = time.monotonic()
+    assignment, confinement = run.assignment, run.confinement
     uid, gid = confinement.uid, confinement.gid
-    student, reference = work / "build" / "student", work / "build" / "reference"
-    prepare_sources(submission, student, assignment, uid, gid)
-    prepare_sources(assignment.reference, reference, assignment, uid, gid)
+    prepare_sources(submission, run.student, assignment, uid, gid)
+    prepare_sources(assignment.reference, run.reference, assignment, uid, gid)
     with ThreadPoolExecutor(2) as pool:  # the two builds are independent: overlap them
-        student_build = pool.submit(build, student, assignment, confinement)
-        reference_build = pool.submit(build, reference, assignment, confinement).result()
+        student_build = pool.submit(build, run.student, assignment, confinement)
+        reference_build = pool.submit(build, run.reference, assignment, confinement).result()
         built = student_build.result()
+    checks = assignment.select(only)
     report = GradeReport(assignment.id, assignment.title, submission.name, built, [],
                          backend=backend)
     if not built.ok:
         report.checks = [CheckResult.unearned(c, "not run: the build failed (see the build log)")
-                         for c in assignment.checks]
+                         for c in checks]
     elif not reference_build.ok:
         raise RuntimeError(f"the reference of {assignment.id} does not build:\n"
                            f"{reference_build.log}")
     else:
-        checks_root = work / "checks"
-        checks_root.mkdir()
-        report.checks = run_checks(assignment, student, reference, checks_root, confinement)
+        report.checks = run.run_checks(checks)
     report.duration_s = round(time.monotonic() - started, 3)
     return report
 
@@ -97,30 +166,51 @@ def grade_here(assignment: Assignment, submission: Path, work: Path,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.inside")
     parser.add_argument("assignment")
-    parser.add_argument("submission", type=Path)
+    parser.add_argument("submission", type=Path, help="the submission (with --lane: the work "
+                                                      "folder of the running grading)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--uid", type=int)
     parser.add_argument("--gid", type=int)
     parser.add_argument("--backend", default="local")
+    parser.add_argument("--only", help="comma-separated check ids: run only these")
+    parser.add_argument("-k", dest="keyword", help="pytest -k expression over check names")
+    parser.add_argument("--lane", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cgroup", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     assignment = find_assignment(args.assignment)
+    only = frozenset(args.only.split(",")) if args.only else None
+    become_subreaper()
+    if args.lane:
+        return _lane(args, assignment, only)
     work = Path.cwd()
     memory = (MemoryCgroup.create(work.name, assignment.limits.memory_mib << 20)
               or MemoryCgroup.current())
     confinement = Confinement(assignment.limits, args.uid, args.gid, memory)
     try:
-        report = grade_here(assignment, args.submission.resolve(), work, confinement,
-                            args.backend)
+        run = Run(assignment, work, confinement, args.keyword)
+        report = grade_here(run, args.submission.resolve(), args.backend, only)
     except Exception as error:  # the run must still write a report
         traceback.print_exc()
-        report = GradeReport(assignment.id, assignment.title, args.submission.name,
-                             BuildResult(False, "", ""), [], backend=args.backend)
-        report.checks = [CheckResult.unearned(c, "not run: the grader failed", Status.ERROR)
-                         for c in assignment.checks]
-        report.notes.append(f"grader error: {type(error).__name__}: {str(error)[:500]}")
+        checks = assignment.checks if only is None else [c for c in assignment.checks
+                                                         if c.id in only]
+        report = failed_run(assignment, checks, args.submission.name,
+                            args.backend, f"grader error: {type(error).__name__}: "
+                                          f"{str(error)[:500]}")
     finally:
-        confinement.kill_leftovers()
+        confinement.kill_everything()
     args.out.write_text(report.to_json())
+    return 0
+
+
+def _lane(args: argparse.Namespace, assignment: Assignment, only: frozenset[str] | None
+          ) -> int:
+    """Run some checks on the builds of the grading run in `args.submission` (its work
+    folder); write their results as a JSON list."""
+    memory = MemoryCgroup(args.cgroup, own=True) if args.cgroup else MemoryCgroup.current()
+    confinement = Confinement(assignment.limits, args.uid, args.gid, memory)
+    run = Run(assignment, args.submission.resolve(), confinement, args.keyword)
+    results = run.run_here(only or frozenset())
+    args.out.write_text(json.dumps([asdict(r) for r in results]))
     return 0
 
 

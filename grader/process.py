@@ -6,8 +6,10 @@ program that floods its output. So a program gets:
   stdin  a pipe (close it for EOF),
   stdout a pty in raw mode (C's stdio line-buffers a terminal, so lines arrive as printed),
   stderr a pipe (unbuffered in C anyway),
-and two reader threads drain stdout and stderr into capped buffers the moment bytes arrive, so
-a flooding program never blocks on a full pipe and never fills the grader's memory.
+and two reader threads drain stdout and stderr the moment bytes arrive, so a program never
+blocks on a full pipe. The first `output_kib` KiB of each stream are kept; the rest is read
+and discarded, so a program that prints a lot goes on running (its checks can still pass),
+the grader's memory stays bounded, and feedback says "output over 256 KiB discarded".
 
 Every program starts in a new session (its own process group, default signal dispositions,
 no controlling terminal) under `prlimit`, as the sandbox's student user when there is one, and
@@ -26,93 +28,32 @@ import subprocess
 import threading
 import time
 import tty
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import procfs
 from grader.assignment import Limits
+from grader.confinement import DEFAULT_ENV, Confinement
 from grader.failure import Failure, Mismatch
 from grader.memory import MemoryCgroup
+from grader.steps import StepLog
+from grader.text import decode, shorten, show
 
-DEFAULT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 TRACING = os.environ.get("IPC_GRADER_TRACING", "on") != "off"
 """IPC_GRADER_TRACING=off skips observation traces (fault injection still runs under strace):
 bench/trace_overhead.py uses it to measure what tracing costs. Trace checks then error."""
 
 
-@dataclass(frozen=True)
-class Confinement:
-    """How student code is held: resource limits, the user it runs as (None: as we are), and
-    the memory cgroup that limits it (None: an address-space rlimit does).
-
-    A program's command line is `entry() + [strace ...] + prefix() + program`: the harness
-    side (joining the cgroup, strace) runs as the harness, and only then does `setpriv` drop
-    to the student user and `prlimit` set the limits. So student code never owns its tracer
-    or its trace files, and no preexec_fn runs in a threaded process.
-    """
-
-    limits: Limits
-    uid: int | None = None
-    gid: int | None = None
-    memory: MemoryCgroup | None = None
-
-    def entry(self) -> list[str]:
-        """The harness-side start: into the memory cgroup, so everything after counts."""
-        return self.memory.join_prefix() if self.memory else []
-
-    def prefix(self) -> list[str]:
-        """The student-side start: drop to the student user, set the limits, exec."""
-        lim = self.limits
-        # Our own cgroup limits exactly; a container's is shared with the harness, so there
-        # the per-process rlimit stays and the container's limit is the backstop.
-        exact = self.memory is not None and self.memory.own
-        address_space = [] if exact else [f"--as={lim.memory_mib * 1024 * 1024}"]
-        gid = self.uid if self.gid is None else self.gid
-        drop = [] if self.uid is None else [
-            "setpriv", f"--reuid={self.uid}", f"--regid={gid}", "--clear-groups",
-            "--no-new-privs", "--"]
-        return [
-            *drop,
-            "env", "--default-signal",  # even if the grader was started with SIGINT ignored
-            "prlimit",
-            f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 1}",  # soft: SIGXCPU, a verdict
-            *address_space,
-            f"--nproc={lim.processes}",
-            f"--nofile={lim.open_files}",
-            f"--fsize={64 * 1024 * 1024}",
-            "--core=0",
-            "--",
-        ]
-
-    def processes_at_limit(self) -> bool:
-        """True when the student user runs as many tasks as RLIMIT_NPROC allows (a fork loop).
-
-        Only knowable when student code has a user id of its own."""
-        if self.uid is None:
-            return False
-        count = 0
-        for task in live_tasks():
-            with contextlib.suppress(OSError):
-                count += task.stat().st_uid == self.uid
-        return count >= self.limits.processes
-
-    def kill_leftovers(self) -> None:
-        """Kill every process of the student user: catches daemons that left their group."""
-        if self.uid is not None:
-            subprocess.run(["kill", "-KILL", "-1"], user=self.uid, group=self.gid,
-                           extra_groups=[], stderr=subprocess.DEVNULL, check=False)
-
-
 class _Capture:
-    """Drains one file descriptor in a thread into a capped buffer that waiters can watch."""
+    """Drains one file descriptor in a thread; keeps the first `cap` bytes, counts the rest."""
 
-    def __init__(self, fd: int, cap: int, on_overflow):
+    def __init__(self, fd: int, cap: int):
         self.data = bytearray()
         self.cap = cap
-        self.overflowed = False
+        self.discarded = 0
         self.closed = False
         self.changed = threading.Condition()
-        self._on_overflow = on_overflow
         self._thread = threading.Thread(target=self._drain, args=(fd,), daemon=True)
         self._thread.start()
 
@@ -126,11 +67,9 @@ class _Capture:
                 if not chunk:
                     break
                 with self.changed:
-                    room = self.cap - len(self.data)
-                    self.data += chunk[:max(room, 0)]
-                    if len(chunk) > room and not self.overflowed:
-                        self.overflowed = True
-                        self._on_overflow()
+                    room = max(self.cap - len(self.data), 0)
+                    self.data += chunk[:room]
+                    self.discarded += max(len(chunk) - room, 0)
                     self.changed.notify_all()
         finally:
             os.close(fd)
@@ -142,19 +81,6 @@ class _Capture:
         self._thread.join(timeout)
 
 
-def _text(data: bytes) -> str:
-    """Decode output without ever failing: invalid bytes survive as surrogate escapes."""
-    return data.decode("utf-8", "surrogateescape")
-
-
-def shorten(text: str, limit: int = 600) -> str:
-    """Keep the end of a long output: the last lines say most about what went wrong."""
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    if len(text) <= limit:
-        return text
-    return f"[... {len(text) - limit} characters before ...]\n" + text[-limit:]
-
-
 @dataclass
 class Program:
     """A started program. `name` is how feedback calls it: "your server", "the reference client"."""
@@ -164,6 +90,7 @@ class Program:
     popen: subprocess.Popen
     limits: Limits
     trace_prefix: Path | None = None
+    steps: StepLog = field(default_factory=StepLog)
     _stdin: int | None = None
     _stdout: _Capture = field(init=False)
     _stderr: _Capture = field(init=False)
@@ -172,13 +99,13 @@ class Program:
     _trace: object | None = None
     memory: MemoryCgroup | None = None
     _oom_baseline: int = 0
-    stopped: bool = False  # killed by the grader (end of check, output flood), not by a limit
-    output_exceeded: bool = False
+    stopped: bool = False  # killed by the grader (end of check), not by a limit
 
     @classmethod
     def start(cls, name: str, argv: list[str], *, cwd: Path, confinement: Confinement,
               trace_prefix: Path | None = None, wrapper: Sequence[str] = (),
-              env: dict[str, str] | None = None, terminal: bool = True) -> Program:
+              env: dict[str, str] | None = None, terminal: bool = True,
+              steps: StepLog | None = None) -> Program:
         """Start `wrapper + argv` (the wrapper: strace, when traced); `argv` is what feedback
         shows as the command. `terminal=False` gives stdout a pipe instead of a pty, as in
         `./chat | cat`: C's stdio then buffers whole blocks, and only a program that flushes
@@ -205,12 +132,14 @@ class Program:
             os.close(fd)
         os.set_blocking(stdin_w, False)
         memory = confinement.memory
+        steps = steps if steps is not None else StepLog()
+        steps.add(f"{name} started: $ {' '.join(argv)}")
         program = cls(name=name, argv=argv, popen=popen, limits=confinement.limits,
-                      trace_prefix=trace_prefix, _stdin=stdin_w, memory=memory,
+                      trace_prefix=trace_prefix, steps=steps, _stdin=stdin_w, memory=memory,
                       _oom_baseline=memory.oom_kills() if memory else 0)
         cap = confinement.limits.output_kib * 1024
-        program._stdout = _Capture(master, cap, program._flooded)
-        program._stderr = _Capture(stderr_r, cap, program._flooded)
+        program._stdout = _Capture(master, cap)
+        program._stderr = _Capture(stderr_r, cap)
         return program
 
     # ---- identity -------------------------------------------------------------------------
@@ -237,6 +166,7 @@ class Program:
         """
         if self._stdin is None:
             raise Failure(f"{self.name}'s input is already closed")
+        self.steps.sent(f"{self.name}'s stdin", data)
         payload = memoryview(data.encode() if isinstance(data, str) else data)
         deadline = time.monotonic() + (timeout or self.limits.check_seconds)
         while payload:
@@ -262,6 +192,7 @@ class Program:
         if self._stdin is not None:
             os.close(self._stdin)
             self._stdin = None
+            self.steps.add(f"{self.name}'s stdin closed (EOF)")
 
     # ---- output ---------------------------------------------------------------------------
 
@@ -272,25 +203,42 @@ class Program:
 
     @property
     def stdout(self) -> str:
-        return _text(self.stdout_bytes)
+        return decode(self.stdout_bytes)
 
     @property
     def stderr(self) -> str:
         with self._stderr.changed:
-            return _text(bytes(self._stderr.data))
+            return decode(bytes(self._stderr.data))
 
-    def expect(self, pattern: str, timeout: float | None = None, what: str | None = None
-               ) -> re.Match:
-        """Wait until stdout, past what earlier expects consumed, matches `pattern`."""
+    @property
+    def output_discarded(self) -> int:
+        """Bytes of stdout and stderr over the output cap, read and thrown away."""
+        return self._stdout.discarded + self._stderr.discarded
+
+    def discard_note(self) -> str:
+        """" (output over 256 KiB discarded ...)" when the cap was reached, else ""."""
+        if not self.output_discarded:
+            return ""
+        return (f" ({self.name} printed more than {self.limits.output_kib} KiB: the output "
+                f"over that was discarded, and the check could not see it)")
+
+    def expect(self, pattern: str, timeout: float | None = None, what: str | None = None,
+               *, why: str = "", help: str | None = None) -> re.Match:
+        """Wait until stdout, past what earlier expects consumed, matches `pattern`.
+
+        On failure the feedback names `what` was due (default: the pattern), says `why`
+        it was due ("the reference chat sent it"), and gives `help`."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + (timeout or self.limits.check_seconds)
+        budget = timeout or self.limits.check_seconds
+        deadline = time.monotonic() + budget
         capture = self._stdout
         with capture.changed:
             while True:
-                text = _text(bytes(capture.data))
+                text = decode(bytes(capture.data))
                 match = regex.search(text, self._read_pos)
                 if match:
                     self._read_pos = match.end()
+                    self.steps.received(f"{self.name}'s stdout", match.group(0))
                     return match
                 left = deadline - time.monotonic()
                 if capture.closed or left <= 0:
@@ -298,25 +246,25 @@ class Program:
                 capture.changed.wait(left)
         seen = text[self._read_pos:]
         wanted = what or pattern
+        context = f" ({why})" if why else ""
         if capture.closed:
             self.popen.wait()
-            reason = f"{self.name} {self.describe_exit()} before printing {wanted}"
+            reason = f"{self.name} {self.describe_exit()} before printing {wanted}{context}"
         else:
-            budget = timeout or self.limits.check_seconds
-            reason = f"{self.name} did not print {wanted} within {budget:g} s"
-        raise Mismatch(wanted, shorten(seen) or "(nothing)", rationale=reason)
+            reason = f"{self.name} did not print {wanted} within {budget:g} s{context}"
+        raise Mismatch(wanted, shorten(seen) or "(nothing)",
+                       rationale=reason + self.discard_note(), help=help)
 
-    def expect_line(self, line: str, timeout: float | None = None) -> None:
+    def expect_line(self, line: str, timeout: float | None = None, *, why: str = "",
+                    help: str | None = None) -> None:
         """Wait for exactly this line (the next lines may come later)."""
-        self.expect(rf"(?m)^{re.escape(line)}\r?$", timeout, what=repr(line))
-
-    def _flooded(self) -> None:
-        self.output_exceeded = True
-        self.stop()
+        self.expect(rf"(?m)^{re.escape(line)}\r?$", timeout, what=repr(line), why=why,
+                    help=help)
 
     # ---- signals and exit -----------------------------------------------------------------
 
     def signal(self, sig: int) -> None:
+        self.steps.add(f"{signal.Signals(sig).name} sent to {self.name}")
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
 
@@ -329,7 +277,45 @@ class Program:
             raise Failure(f"{self.name} did not exit within {budget:g} s") from None
         self.close_stdin()
         self._join_captures()  # a leftover child may hold the pipes; stop() will end it
+        self.steps.add(f"{self.name} {self.describe_exit()}")
         return self
+
+    def expect_exit(self, code: int | None = 0, *, within: float, stderr: bool | str = False,
+                    when: str = "", help: str | None = None) -> Program:
+        """Wait for the exit and hold it to the handout: exit status `code` (None: any
+        status but 0, from exit()), and with `stderr` a message on stderr (True: anything;
+        a str: a regex it must match). The wording of every such verdict lives here.
+
+            server.expect_exit(1, within=3, stderr=True, when="with a file at the path")
+        """
+        lead = f"{when}, " if when else ""
+        wanted = "exit 0" if code == 0 else ("a non-zero exit status" if code is None
+                                              else f"exit {code}")
+        if stderr and code != 0:
+            wanted += " with a message on stderr"
+        try:
+            self.wait(within)
+        except Failure:
+            raise Failure(f"{lead}{self.name} did not exit within {within:g} s "
+                          f"(expected: {wanted})", help=help) from None
+        status = self.exit_code
+        right = status is not None and (status != 0 if code is None else status == code)
+        if not right:
+            raise Failure(f"{lead}{self.name} {self.describe_exit()} (expected: {wanted})"
+                          + self.stderr_note(), help=help)
+        said = self.stderr.strip()
+        if stderr is True and not said:
+            raise Failure(f"{lead}{self.name} exited {status} without a message on stderr",
+                          help=help)
+        if isinstance(stderr, str) and not re.search(stderr, said):
+            raise Failure(f"{lead}{self.name} exited {status}, but its message on stderr does "
+                          f"not match what was expected: {show(said[-200:], 200)}", help=help)
+        return self
+
+    def stderr_note(self) -> str:
+        """"; stderr: '...'" (its end), or nothing when the program said nothing there."""
+        said = self.stderr.strip()
+        return f"; stderr: {show(said[-200:], 200)}" if said else ""
 
     @property
     def running(self) -> bool:
@@ -357,15 +343,13 @@ class Program:
         """The verdict a student can act on: "exited with code 1", "killed: CPU limit ..."."""
         if self.running:
             return "is still running"
-        if self.output_exceeded:
-            return f"was stopped: output limit ({self.limits.output_kib} KiB) exceeded"
         sig = self.killed_by
         if sig is None:
             return f"exited with code {self.exit_code}"
         if sig == signal.SIGXCPU:
             return f"was killed: CPU time limit ({self.limits.cpu_seconds} s) exceeded"
         if sig == signal.SIGXFSZ:
-            return "was killed: file size limit exceeded"
+            return f"was killed: file size limit ({self.limits.file_mib} MiB) exceeded"
         if (sig == signal.SIGKILL and not self.stopped and self.memory
                 and self.memory.oom_kills() > self._oom_baseline):
             if not self.memory.own:
@@ -374,21 +358,16 @@ class Program:
         name = signal.Signals(sig).name
         return f"was killed by {name} ({signal.strsignal(sig)})"
 
+    # ---- what it does: /proc --------------------------------------------------------------
+
     def context_switches(self, voluntary_only: bool = False) -> int:
         """Context switches of all the program's threads so far. A voluntary one is a thread
         going to sleep: counted over an idle moment, it says how often the program woke up."""
-        kinds = "voluntary" if voluntary_only else "(?:non)?voluntary"
-        total = 0
-        for task in live_tasks(self.pid):
-            with contextlib.suppress(OSError):
-                total += sum(int(n) for n in re.findall(rf"^{kinds}_ctxt_switches:\s+(\d+)",
-                                                         (task / "status").read_text(), re.M))
-        return total
+        return procfs.wakeups(self.pid) if voluntary_only else procfs.context_switches(self.pid)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time used so far (for "idles without burning CPU" checks)."""
-        fields_ = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time used so far by all its threads (nanosecond precision)."""
+        return procfs.cpu_ns(self.pid) / 1e9
 
     def wait_idle(self, timeout: float = 1.0) -> bool:
         """Wait until every thread of the program's process group sleeps (state S).
@@ -399,7 +378,7 @@ class Program:
         """
         pgid = self.popen.pid
         deadline = time.monotonic() + timeout
-        while not _group_in_states(pgid, {"S", "T", "Z", "X", "I"}):  # "t": mid-strace stop
+        while not procfs.group_in_states(pgid, {"S", "T", "Z", "X", "I"}):  # "t": strace stop
             if time.monotonic() > deadline or not self.running:
                 return not self.running
             time.sleep(0.0005)
@@ -409,15 +388,18 @@ class Program:
         """SIGSTOP the whole process group and wait until every thread of it is stopped."""
         pgid = os.getpgid(self.popen.pid)
         os.killpg(pgid, signal.SIGSTOP)
+        self.steps.add(f"{self.name} stopped (SIGSTOP)")
         deadline = time.monotonic() + 5
         # D: in the kernel (e.g. a vfork parent); it stops before it runs user code again
-        while not _group_in_states(pgid, {"T", "t", "D", "Z", "X"}):
+        while not procfs.group_in_states(pgid, {"T", "t", "D", "Z", "X"}):
             if time.monotonic() > deadline:
                 raise Failure(f"{self.name} could not be stopped with SIGSTOP")
             time.sleep(0.001)
 
     def resume(self) -> None:
-        os.killpg(os.getpgid(self.popen.pid), signal.SIGCONT)
+        self.steps.add(f"{self.name} continued (SIGCONT)")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(self.popen.pid), signal.SIGCONT)
 
     def stop(self) -> None:
         """SIGKILL the whole process group. Safe to call at any time, any number of times."""
@@ -460,6 +442,9 @@ class Program:
             parts.append(f"stdout:\n{shorten(self.stdout)}")
         if self.stderr:
             parts.append(f"stderr:\n{shorten(self.stderr, 300)}")
+        if self.output_discarded:
+            parts.append(f"(output over {self.limits.output_kib} KiB discarded: "
+                         f"{self.output_discarded} bytes)")
         parts.append(self.describe_exit())
         return "\n".join(parts)
 
@@ -468,36 +453,10 @@ def wait_group_gone(pgid: int, timeout: float = 2.0) -> bool:
     """After a SIGKILL to a group: wait until its processes are really gone (dying ones
     still hold files and cwd for a moment)."""
     deadline = time.monotonic() + timeout
-    while not _group_in_states(pgid, {"Z", "X"}):
+    while not procfs.group_in_states(pgid, procfs.GONE):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.001)
-    return True
-
-
-def live_tasks(pid: int | str = "*") -> Iterator[Path]:
-    """/proc/PID/task/TID of every thread of process `pid` (default: of every process).
-
-    Processes come and go while we look: one that is gone is skipped (Path.glob would raise
-    FileNotFoundError for a folder that vanished between two steps of its walk)."""
-    pids = [str(pid)] if pid != "*" else [p for p in os.listdir("/proc") if p.isdigit()]
-    for each in pids:
-        try:
-            tids = os.listdir(f"/proc/{each}/task")
-        except OSError:
-            continue
-        yield from (Path(f"/proc/{each}/task/{tid}") for tid in tids)
-
-
-def _group_in_states(pgid: int, states: set[str]) -> bool:
-    """True when every thread of every process in group `pgid` is in one of `states`."""
-    for task in live_tasks():
-        try:
-            fields_ = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields_[2]) == pgid and fields_[0] not in states:
-            return False
     return True
 
 
@@ -507,11 +466,13 @@ class Launcher:
     Remembers what it started so the check's teardown can reap it all.
     """
 
-    def __init__(self, folder: Path, owner: str, *, cwd: Path, confinement: Confinement):
+    def __init__(self, folder: Path, owner: str, *, cwd: Path, confinement: Confinement,
+                 steps: StepLog | None = None):
         self.folder = folder
         self.owner = owner  # "your" or "the reference"
         self.cwd = cwd
         self.confinement = confinement
+        self.steps = steps if steps is not None else StepLog()
         self.started: list[Program] = []
 
     def path(self, program: str) -> Path:
@@ -537,7 +498,8 @@ class Launcher:
             wrapper = strace_command(prefix, trace or [], inject)
         name = name or f"{self.owner} {program}"
         started = Program.start(name, argv, cwd=self.cwd, confinement=self.confinement,
-                                trace_prefix=prefix, wrapper=wrapper, terminal=terminal)
+                                trace_prefix=prefix, wrapper=wrapper, terminal=terminal,
+                                steps=self.steps)
         self.started.append(started)
         return started
 

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 from grader import __version__
 
 if TYPE_CHECKING:
-    from grader.assignment import CheckSpec
+    from collections.abc import Iterable
+
+    from grader.assignment import Assignment, CheckSpec
 
 
 class Status(StrEnum):
@@ -24,6 +26,18 @@ class Status(StrEnum):
     TIMEOUT = "timeout"  # the check ran out of its wall-clock budget
     ERROR = "error"      # the check itself could not run (grader or environment problem)
     NOT_RUN = "not_run"  # nothing to run: the build failed
+
+
+@dataclass
+class CaseResult:
+    """One case of a check that is a table of cases: it passes or fails on its own, and the
+    check's points are shared among its cases."""
+
+    name: str                      # what the case is, as the student would say it: "'12x'"
+    passed: bool
+    feedback: str = ""
+    expected: str | None = None
+    actual: str | None = None
 
 
 @dataclass
@@ -40,6 +54,17 @@ class CheckResult:
     help: str | None = None
     evidence: list[str] = field(default_factory=list)  # short transcripts of the programs
     duration_s: float = 0.0
+    cases: list[CaseResult] = field(default_factory=list)  # a table of cases; [] for one
+    steps: list[str] = field(default_factory=list)  # what the check sent and got, in order
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CheckResult:
+        return cls(**{**data, "status": Status(data["status"]),
+                      "cases": [CaseResult(**case) for case in data.get("cases", [])]})
+
+    @property
+    def failed_cases(self) -> list[CaseResult]:
+        return [c for c in self.cases if not c.passed]
 
     @classmethod
     def unearned(cls, check: CheckSpec, why: str, status: Status = Status.NOT_RUN
@@ -52,11 +77,15 @@ class CheckResult:
         return self.status is Status.PASSED
 
     def redacted(self) -> CheckResult:
-        """What a student may see of a hidden check: its title and its verdict."""
-        if not self.hidden or self.passed:
+        """What a student may see of a hidden check: its title and its verdict (passed or
+        not: a passed check's case names would still give its inputs away)."""
+        if not self.hidden:
             return self
         return CheckResult(self.id, self.title, self.points, self.earned, self.status, True,
-                           feedback="(hidden check: no details)", duration_s=self.duration_s)
+                           feedback="" if self.passed else "(hidden check: no details)",
+                           duration_s=self.duration_s,
+                           cases=[CaseResult(f"case {i}", c.passed)
+                                  for i, c in enumerate(self.cases, 1)])
 
 
 @dataclass
@@ -94,6 +123,10 @@ class GradeReport:
     def failed_checks(self) -> list[str]:
         return [c.id for c in self.checks if not c.passed]
 
+    def failures(self) -> list[CheckResult]:
+        """The checks worth explaining: those that ran and lost points."""
+        return [c for c in self.checks if not c.passed and c.status is not Status.NOT_RUN]
+
     def for_student(self) -> GradeReport:
         """The same report with hidden checks' details removed."""
         checks = [c.redacted() for c in self.checks]
@@ -110,10 +143,18 @@ class GradeReport:
     def from_dict(cls, data: dict) -> GradeReport:
         fields_ = {k: v for k, v in data.items() if k not in ("score", "max_score")}
         fields_["build"] = BuildResult(**data["build"])
-        fields_["checks"] = [CheckResult(**{**c, "status": Status(c["status"])})
-                             for c in data["checks"]]
+        fields_["checks"] = [CheckResult.from_dict(c) for c in data["checks"]]
         return cls(**fields_)
 
     @classmethod
     def load(cls, path: Path) -> GradeReport:
         return cls.from_dict(json.loads(path.read_text()))
+
+
+def failed_run(assignment: Assignment, checks: Iterable[CheckSpec], submission: str,
+               backend: str, why: str) -> GradeReport:
+    """The report of a grading run that could not produce one (the grader failed, the run
+    was killed): every check an error, the reason in the notes."""
+    return GradeReport(assignment.id, assignment.title, submission, BuildResult(False, ""),
+                       [CheckResult.unearned(c, "not run: the grading run failed", Status.ERROR)
+                        for c in checks], backend=backend, notes=[why])

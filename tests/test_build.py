@@ -12,8 +12,8 @@ import pytest
 
 from grader.assignment import Assignment, CheckSpec, Limits
 from grader.build import build, default_compile_commands
+from grader.confinement import Confinement
 from grader.inside import prepare_sources
-from grader.process import Confinement
 
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 LIMITS = Limits(build_seconds=30)

@@ -8,108 +8,29 @@ Each grading run has its own /dev/mqueue, which the checks read to see the queue
 Rubric entries (titles, points) are in assignment.yaml.
 """
 
-import ctypes
 import os
-import re
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
-from grader.checks import Failure, Mismatch
+from grader.checks import (
+    Failure,
+    Mismatch,
+    eventually,
+    expect_idle,
+    mqueue,
+    show,
+    wait_until,
+)
+from grader.checks.mqueue import Queue
 
-MQUEUE = Path("/dev/mqueue")
 EXPECT = 3.0         # seconds for a message to show up (the reference needs milliseconds)
 EXIT_DEADLINE = 3.0  # seconds a chat gets to exit after its last event
-LATE = 3.0           # seconds a late peer starts after the chat (the chat waits up to 10 s)
-IDLE_WINDOW = 0.5    # seconds of idleness measured at a time...
-IDLE_CPU_SHARE = 0.2  # ...during which a chat may use this share of one CPU
+LATE = 3.0           # seconds a late peer starts after the chat (the chat waits 10 s at least)
+PEER_WAIT = (9.0, 12.0)  # a lonely chat still waits at the first, has given up by the second
+IDLE_CPU_SHARE = 0.2     # share of one CPU a chat with nothing to do may use
 END = "END"          # a closing line that tells the check everything before it has arrived
-
-
-# ---- queues in /dev/mqueue ------------------------------------------------------------------
-
-def queue_file(name: str) -> Path:
-    return MQUEUE / name.lstrip("/")
-
-
-def queues_left() -> list[str]:
-    return sorted("/" + p.name for p in MQUEUE.iterdir())
-
-
-def wait_for_queue(name: str, timeout: float = EXPECT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not queue_file(name).exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
-
-
-def queued_bytes(name: str) -> int:
-    """QSIZE of a queue: the bytes of all messages waiting in it."""
-    try:
-        return int(re.search(r"QSIZE:(\d+)", queue_file(name).read_text()).group(1))
-    except OSError:
-        return -1
-
-
-def wait_until_queued(name: str, nbytes: int, timeout: float = EXPECT) -> bool:
-    """Until queue `name` holds at least `nbytes` bytes of messages; False after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while queued_bytes(name) < nbytes:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
-
-
-class _MqAttr(ctypes.Structure):
-    _fields_ = [("mq_flags", ctypes.c_long), ("mq_maxmsg", ctypes.c_long),
-                ("mq_msgsize", ctypes.c_long), ("mq_curmsgs", ctypes.c_long),
-                ("reserved", ctypes.c_long * 4)]
-
-
-def _librt():
-    try:
-        return ctypes.CDLL("librt.so.1", use_errno=True)
-    except OSError:  # glibc >= 2.34 has mq_open in libc itself
-        return ctypes.CDLL("libc.so.6", use_errno=True)
-
-
-def inject_message(name: str, data: bytes, priority: int) -> None:
-    """Put one message into a queue, as some other sender would."""
-    librt = _librt()
-    fd = librt.mq_open(name.encode(), os.O_WRONLY | os.O_NONBLOCK)
-    if fd < 0:
-        raise RuntimeError(f"mq_open({name}): {os.strerror(ctypes.get_errno())}")
-    if librt.mq_send(fd, data, len(data), priority) != 0:
-        raise RuntimeError(f"mq_send({name}): {os.strerror(ctypes.get_errno())}")
-    os.close(fd)
-
-
-def expect_no_queues(names, why: str) -> None:
-    """No queue of this check (its names share one token) is left: checks run in parallel."""
-    if left := [q for q in queues_left() if q.startswith(f"/ipcg-{names.token}-")]:
-        raise Failure(f"{why}, these queues are still in /dev/mqueue: {', '.join(left)}",
-                      help="create only your own queue, and remove it before exiting")
-
-
-def make_leftover_queue(name: str, maxmsg: int, msgsize: int, owner: Path) -> None:
-    """Create a queue as a crashed chat would leave it, owned by the owner of `owner`."""
-    try:
-        librt = ctypes.CDLL("librt.so.1", use_errno=True)
-    except OSError:  # glibc >= 2.34 has mq_open in libc itself
-        librt = ctypes.CDLL("libc.so.6", use_errno=True)
-    attr = _MqAttr(0, maxmsg, msgsize, 0)
-    fd = librt.mq_open(name.encode(), os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600,
-                       ctypes.byref(attr))
-    if fd < 0:
-        raise RuntimeError(f"mq_open({name}): {os.strerror(ctypes.get_errno())}")
-    os.close(fd)
-    st = owner.stat()
-    os.chown(queue_file(name), st.st_uid, st.st_gid)
 
 
 # ---- starting chats -------------------------------------------------------------------------
@@ -126,19 +47,15 @@ def peer(names):
     return names.queue()
 
 
-def wait_until_waiting(chat, queue: str) -> None:
-    """Until `chat` created `queue` and sleeps (waiting for its peer), or exited."""
-    deadline = time.monotonic() + 1.0
-    while chat.running and time.monotonic() < deadline:
-        if queue_file(queue).exists() and chat.wait_idle(0.05):
-            return
-        time.sleep(0.002)
+def waiting_for_peer(chat, queue: str) -> None:
+    """Until `chat` has created `queue` and sleeps (waiting for its peer), or exited."""
+    eventually(lambda: not chat.running or (Queue(queue).exists() and chat.wait_idle(0.05)), 1.0)
 
 
 def with_reference(student, reference, own, peer, name="your chat", **kwargs):
     """The reference chat on `peer` (started first), then the student's chat on `own`."""
     ref = reference.spawn("chat", peer, own, name="the reference chat")
-    wait_for_queue(peer)
+    eventually(Queue(peer).exists, EXPECT)
     chat = student.spawn("chat", own, peer, **kwargs, name=name)
     return chat, ref
 
@@ -146,21 +63,15 @@ def with_reference(student, reference, own, peer, name="your chat", **kwargs):
 def two_students(student, a, b, first="your chat A", second="your chat B", **kwargs):
     """Two copies of the student's chat: A on queue a starts and waits, then B on queue b."""
     chat_a = student.spawn("chat", a, b, **kwargs, name=f"{first} ({a})")
-    wait_until_waiting(chat_a, a)
+    waiting_for_peer(chat_a, a)
     chat_b = student.spawn("chat", b, a, name=f"{second} ({b})")
     return chat_a, chat_b
 
 
-# ---- comparing what a chat printed ----------------------------------------------------------
-
-def show(line: str) -> str:
-    if len(line) > 60:
-        return repr(line[:40] + f"... ({len(line)} characters)")
-    return repr(line)
-
+# ---- what a chat printed --------------------------------------------------------------------
 
 def show_lines(lines: list[str], limit: int = 12) -> str:
-    shown = "\n".join(show(line) for line in lines[:limit])
+    shown = "\n".join(show(line, 60) for line in lines[:limit])
     more = f"\n... and {len(lines) - limit} more lines" if len(lines) > limit else ""
     return (shown + more) or "(no lines)"
 
@@ -170,28 +81,30 @@ def printed_lines(chat) -> list[str]:
     return chat.stdout.split("\n")[:-1]
 
 
-def index_of_marker(lines: list[str], marker: str) -> int:
-    return next(i for i, line in enumerate(lines) if line.rstrip("\r") == marker)
+def expect_printed(chat, lines: list[str], why: str, help: str | None = None) -> None:
+    """Everything `chat` printed so far is exactly `lines`."""
+    if (got := printed_lines(chat)) != lines:
+        raise Mismatch(show_lines(lines), show_lines(got),
+                       rationale=f"{why}, {chat.name} printed something else", help=help)
 
 
-def expect_lines(chat, expected: list[str], what: str, marker: str = END,
-                 timeout: float = EXPECT, help: str | None = None,
-                 stuck_help: str | None = None) -> None:
-    """`chat` prints exactly `expected`, then the line `marker` (sent last, after them).
+def expect_lines(chat, expected: list[str], what: str, timeout: float = EXPECT,
+                 help: str | None = None, stuck_help: str | None = None) -> None:
+    """`chat` prints exactly `expected`, then the line END (sent last, after them).
 
-    `help` is the advice for wrong lines, `stuck_help` for a marker that never came.
+    `help` is the advice for wrong lines, `stuck_help` for an END that never came.
     """
     try:
-        chat.expect_line(marker, timeout)
+        chat.expect_line(END, timeout)
     except Failure:
         got = printed_lines(chat)
-        raise Mismatch(show_lines([*expected, marker]), show_lines(got),
+        raise Mismatch(show_lines([*expected, END]), show_lines(got),
                        rationale=f"after {what}, {chat.name} did not print the closing line "
-                                 f"{marker!r} within {timeout:g} s ({len(got)} lines printed; "
-                                 f"it {chat.describe_exit()})",
+                                 f"{END!r} within {timeout:g} s ({len(got)} lines printed; "
+                                 f"it {chat.describe_exit()}){chat.discard_note()}",
                        help=stuck_help or help) from None
     got = printed_lines(chat)
-    got = got[:index_of_marker(got, marker)]
+    got = got[:next(i for i, line in enumerate(got) if line.rstrip("\r") == END)]
     if got == expected:
         return
     first = next((i for i, (g, e) in enumerate(zip(got, expected, strict=False)) if g != e),
@@ -203,32 +116,17 @@ def expect_lines(chat, expected: list[str], what: str, marker: str = END,
                    help=help)
 
 
-def expect_no_busy_wait(chat, when: str, help: str) -> None:
-    """`chat` uses at most IDLE_CPU_SHARE of one CPU over IDLE_WINDOW seconds."""
-    before = chat.cpu_seconds()
-    time.sleep(IDLE_WINDOW)
-    if (used := chat.cpu_seconds() - before) > IDLE_CPU_SHARE * IDLE_WINDOW:
-        raise Failure(f"{when}, {chat.name} used {used:.2f} s of CPU in {IDLE_WINDOW:g} s: it "
-                      f"busy-waits", help=help)
-
-
-def stderr_note(chat) -> str:
-    """"; stderr: '...'" (its end), or nothing when the program said nothing there."""
-    said = chat.stderr.strip()
-    return f"; stderr: {said[-200:]!r}" if said else ""
-
-
-def expect_exit_0(chat, why: str) -> None:
-    chat.wait(EXIT_DEADLINE)
-    if chat.exit_code != 0:
-        raise Failure(f"{why}, {chat.name} {chat.describe_exit()} (expected: exit 0)"
-                      + stderr_note(chat))
-
-
 def expect_gone(name: str, why: str) -> None:
-    if queue_file(name).exists():
+    if Queue(name).exists():
         raise Failure(f"{why}, queue {name} is still in /dev/mqueue",
                       help="call mq_unlink() on your own queue before exiting")
+
+
+def expect_no_queues(names, why: str) -> None:
+    """No queue of this check is left (checks run side by side: only this check's names)."""
+    if left := mqueue.queues(names.prefix):
+        raise Failure(f"{why}, these queues are still in /dev/mqueue: {', '.join(left)}",
+                      help="create only your own queue, and remove it before exiting")
 
 
 ONE_LINE_ONE_MESSAGE = ("read() returns whatever is there, many lines or part of one: split "
@@ -290,7 +188,7 @@ def test_no_deadlock_both_send_1000(student, own, peer):
 
 
 def test_stale_queue_msgsize_8192(student, reference, own, peer, workdir):
-    make_leftover_queue(own, maxmsg=10, msgsize=8192, owner=workdir)
+    Queue.create(own, maxmsg=10, msgsize=8192, owner=workdir)  # as a crashed chat leaves it
     chat, ref = with_reference(student, reference, own, peer)
     long_line = "L" * 1024
     ref.send(text([long_line, "short", END]))
@@ -303,7 +201,7 @@ def test_stale_queue_msgsize_8192(student, reference, own, peer, workdir):
     ref.expect_line("reply", EXPECT)
     chat.close_stdin()
     ref.close_stdin()
-    expect_exit_0(chat, "after a session on a leftover queue")
+    chat.expect_exit(0, within=EXIT_DEADLINE, when="after a session on a leftover queue")
     expect_gone(own, "after a session on a leftover queue (it is your queue now)")
 
 
@@ -323,39 +221,28 @@ def test_both_typing_at_once(student, own, peer):
 
 def test_arrives_while_stdin_idle(student, reference, own, peer, names):
     chat, ref = with_reference(student, reference, own, peer)
-    wait_for_queue(own)
+    eventually(Queue(own).exists, EXPECT)
+    chat.wait_idle()
+    expect_idle(chat, when="with nothing to do", cpu_share=IDLE_CPU_SHARE,
+                help="block in poll()/select()/mq_receive() without a zero timeout")
     advice = ("wait for stdin and the queue at the same time: poll()/select() on both "
               "descriptors, a receiving thread, mq_notify(), or a second process")
-    chat.wait_idle()
-    expect_no_busy_wait(chat, "with nothing to do", help="block in poll()/select()/"
-                                                          "mq_receive() without a zero timeout")
     for word in ("ping", "pong"):
         chat.wait_idle()  # nothing to do: it waits for input
         ref.sendline(word)
-        try:
-            chat.expect_line(word, 1.0)
-        except Failure:
-            raise Failure(f"the reference chat sent {word!r} while nothing was typed into "
-                          f"your chat; it did not print it within 1 s", help=advice) from None
+        chat.expect_line(word, 1.0, why="the reference chat sent it while nothing was typed "
+                                        "into your chat", help=advice)
     for i in range(8):  # a steady stream: never quiet for long
         ref.sendline(f"tick {i}")
-        try:
-            chat.expect_line(f"tick {i}", 0.5)
-        except Failure:
-            raise Failure(f"the reference chat sent a line every 0.15 s; your chat did not "
-                          f"print 'tick {i}' within 0.5 s (print each message as it comes)"
-                          ) from None
-        time.sleep(0.15)
+        chat.expect_line(f"tick {i}", 0.5, why="the reference chat sends a line every 0.15 s",
+                         help="print each message as it comes")
+        time.sleep(0.15)  # the stream's pace: the scenario, not a wait for an event
     own, peer = names.queue(), names.queue()  # now with stdout a pipe: stdio buffers blocks
     chat, ref = with_reference(student, reference, own, peer, terminal=False,
-                               name="your chat (stdout a pipe)")
+                               name="your chat (stdout a pipe, as in `./chat ... | cat`)")
     ref.sendline("through a pipe")
-    try:
-        chat.expect_line("through a pipe", 1.0)
-    except Failure:
-        raise Failure("with stdout a pipe (`./chat ... | cat`), your chat did not print a "
-                      "message within 1 s", help="call fflush(stdout) after each line, or "
-                                                "use write()") from None
+    chat.expect_line("through a pipe", 1.0,
+                     help="call fflush(stdout) after each line, or use write()")
 
 
 def test_message_boundaries(student, reference, own, peer):
@@ -377,14 +264,16 @@ def test_urgent_overtakes_normal(student, own, peer):
     a.sendline("hello")
     b.expect_line("hello", EXPECT)
     b.suspend()  # every thread of B stopped: messages wait in its queue
-    inject_message(peer, b"five", 5)  # another sender's message at priority 5
+    queue = Queue(peer)
+    queue.send(b"five", 5)  # another sender's message at priority 5
     a.send("normal 1\nnormal 2\nnormal 3\n!\n!urgent\n")
-    if not wait_until_queued(peer, 34):  # 4 + the messages: 8 + 8 + 8 + 0 + 6 bytes
+    try:
+        wait_until(lambda: queue.queued_bytes() >= 34, EXPECT,  # 4 + 8 + 8 + 8 + 0 + 6 bytes
+                   lambda: f"{peer} to hold the 34 bytes of 'five' and the five lines A got "
+                           f"while B was stopped ('normal 1', 'normal 2', 'normal 3', '!', "
+                           f"'!urgent'); it holds {queue.queued_bytes()}", watch=a)
+    finally:
         b.resume()
-        raise Failure(f"while B was stopped, A got 'normal 1', 'normal 2', 'normal 3', '!' "
-                      f"and '!urgent'; {peer} holds {queued_bytes(peer)} bytes after "
-                      f"{EXPECT:g} s, not the 34 of these five messages and 'five'")
-    b.resume()
     a.sendline(END)
     expect_lines(b, ["hello", "", "urgent", "five", "normal 1", "normal 2", "normal 3"],
                  "3 normal lines and then '!urgent' were sent to B while it was stopped",
@@ -395,13 +284,10 @@ def test_urgent_overtakes_normal(student, own, peer):
 def test_peer_starts_late_or_early(student, reference, names):
     own, peer = names.queue(), names.queue()
     chat = student.spawn("chat", own, peer, name="your chat")
-    deadline = time.monotonic() + LATE
-    while chat.running and time.monotonic() < deadline:
-        time.sleep(0.01)  # the peer is late: it starts LATE seconds after your chat
-    if not chat.running:
+    if eventually(lambda: not chat.running, LATE):  # the peer starts LATE seconds after it
         raise Failure(f"started before its peer, your chat {chat.describe_exit()} within "
-                      f"{LATE:g} s instead of waiting (up to 10 s) for {peer} to appear"
-                      + stderr_note(chat),
+                      f"{LATE:g} s instead of waiting (10 s at least) for {peer} to appear"
+                      + chat.stderr_note(),
                       help="retry mq_open() while it fails with ENOENT, with a short sleep "
                            "between tries, until 10 s have passed")
     ref = reference.spawn("chat", peer, own,
@@ -413,12 +299,27 @@ def test_peer_starts_late_or_early(student, reference, names):
 
     own, peer = names.queue(), names.queue()
     ref = reference.spawn("chat", peer, own, name="the reference chat (started first)")
-    wait_until_waiting(ref, peer)
+    waiting_for_peer(ref, peer)
     chat = student.spawn("chat", own, peer, name="your chat (started after its peer)")
     chat.sendline("I am here")
     ref.expect_line("I am here", EXPECT)
     ref.sendline("welcome")
     chat.expect_line("welcome", EXPECT)
+
+
+def test_peer_never_comes(student, own, peer):
+    chat = student.spawn("chat", own, peer, name="your chat (its peer never comes)")
+    still, gone = PEER_WAIT
+    started = time.monotonic()
+    if eventually(lambda: not chat.running, still):
+        raise Failure(f"your chat {chat.describe_exit()} {time.monotonic() - started:.1f} s "
+                      f"after it started, while its peer's queue {peer} did not exist yet: "
+                      f"it must wait at least 10 s" + chat.stderr_note(),
+                      help="retry mq_open() while it fails with ENOENT, with a short sleep "
+                           "between tries, until 10 s have passed")
+    chat.expect_exit(1, within=gone - (time.monotonic() - started), stderr=True,
+                     when="when its peer had not come after 10 s (it may wait up to 12 s)")
+    expect_gone(own, "after giving up on its peer")
 
 
 def test_bye_handshake(student, own, peer, names):
@@ -436,13 +337,10 @@ def test_bye_handshake(student, own, peer, names):
     a.expect_line("after your bye", EXPECT)
     b.close_stdin()
     for chat in (a, b):
-        expect_exit_0(chat, "after both /bye messages")
-    for chat, lines in ((a, ["hi A", "after your bye"]), (b, ["hi B"])):
-        got = printed_lines(chat)
-        if got != lines:
-            raise Mismatch(show_lines(lines), show_lines(got),
-                           rationale=f"{chat.name} printed something else in the whole "
-                                     f"session (the /bye message is never printed)")
+        chat.expect_exit(0, within=EXIT_DEADLINE, when="after both /bye messages")
+    why = "in the whole session (the /bye message is never printed)"
+    expect_printed(a, ["hi A", "after your bye"], why)
+    expect_printed(b, ["hi B"], why)
     for name in (own, peer):
         expect_gone(name, "after both chats exited")
     expect_no_queues(names, "after both chats exited")
@@ -455,44 +353,47 @@ def test_bye_handshake(student, own, peer, names):
     a.suspend()
     b.send("last 1\nlast 2\nlast 3\n")
     b.close_stdin()
-    wait_until_queued(own, 22)  # 3 lines and /bye
+    eventually(lambda: Queue(own).queued_bytes() >= 22, EXPECT)  # 3 lines and /bye
     b.wait_idle()  # B has done all it does at EOF, and waits for A's /bye
     a.close_stdin()  # A wakes up to its EOF, B's lines and B's /bye all at once
     a.resume()
     for chat in (a, b):
-        expect_exit_0(chat, "after both ended at nearly the same time")
-    if (got := printed_lines(a)) != ["last 1", "last 2", "last 3"]:
-        raise Mismatch(show_lines(["last 1", "last 2", "last 3"]), show_lines(got),
-                       rationale="B typed 3 lines and ended while A was busy, then A reached "
-                                 "EOF: A must print every line sent before B's /bye")
+        chat.expect_exit(0, within=EXIT_DEADLINE,
+                         when="after both ended at nearly the same time")
+    expect_printed(a, ["last 1", "last 2", "last 3"],
+                   "B typed 3 lines and ended while A was busy, then A reached EOF: A must "
+                   "print every line sent before B's /bye")
 
 
-def test_signal_cleanup(student, reference, names):
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        own, peer = names.queue(), names.queue()
+SIGNAL_CASES = {f"{sig.name} {when}": (sig, when) for sig in (signal.SIGTERM, signal.SIGINT)
+                for when in ("while chatting", "while waiting for the peer")}
+
+
+@pytest.mark.parametrize("case", SIGNAL_CASES)
+def test_signal_cleanup(student, reference, own, peer, case):
+    sig, when = SIGNAL_CASES[case]
+    if when == "while chatting":
         chat, ref = with_reference(student, reference, own, peer)
         chat.sendline("about to be signalled")
         ref.expect_line("about to be signalled", EXPECT)
         chat.signal(sig)
-        expect_exit_0(chat, f"on {sig.name} while chatting")
-        expect_gone(own, f"after {sig.name} while chatting")
-
-        alone, nobody = names.queue(), names.queue()
-        chat = student.spawn("chat", alone, nobody, name="your chat (waiting for its peer)")
-        wait_until_waiting(chat, alone)
-        expect_no_busy_wait(chat, "while waiting for its peer",
-                            help="sleep a little between two mq_open() tries (busy-waiting, "
-                                 "the CPU limit kills it before 10 s)")
-        if queue_file(nobody).exists():
+    else:
+        chat = student.spawn("chat", own, peer, name="your chat (waiting for its peer)")
+        waiting_for_peer(chat, own)
+        expect_idle(chat, when="while waiting for its peer", cpu_share=IDLE_CPU_SHARE,
+                    help="sleep a little between two mq_open() tries (busy-waiting, the CPU "
+                         "limit kills it before 10 s)")
+        if Queue(peer).exists():
             raise Failure(f"while waiting for its peer, your chat created the peer's queue "
-                          f"{nobody}", help="open the peer's queue without O_CREAT, and "
-                                            "retry while it fails with ENOENT")
+                          f"{peer}", help="open the peer's queue without O_CREAT, and retry "
+                                          "while it fails with ENOENT")
         if sig == signal.SIGINT:
-            os.killpg(os.getpgid(chat.popen.pid), sig)  # Ctrl-C: the whole process group
+            chat.steps.add("SIGINT sent to the process group of your chat (Ctrl-C)")
+            os.killpg(os.getpgid(chat.popen.pid), sig)
         else:
             chat.signal(sig)
-        expect_exit_0(chat, f"on {sig.name} while waiting for the peer")
-        expect_gone(alone, f"after {sig.name} while waiting for the peer")
+    chat.expect_exit(0, within=EXIT_DEADLINE, when=f"on {case}")
+    expect_gone(own, f"after {case}")
 
 
 def test_with_reference_both_roles(student, reference, names):
@@ -510,7 +411,7 @@ def test_with_reference_both_roles(student, reference, names):
             ref.suspend()
             chat.send("one more line")
             chat.close_stdin()
-            wait_until_queued(peer, 17)  # the line and /bye
+            eventually(lambda p=peer: Queue(p).queued_bytes() >= 17, EXPECT)  # line + /bye
             ref.resume()
             closer.expect_line("one more line", EXPECT)
         else:
@@ -519,36 +420,31 @@ def test_with_reference_both_roles(student, reference, names):
             other.close_stdin()
         why = f"after a session where {first} reached EOF first"
         for program in (chat, ref):
-            expect_exit_0(program, why)
+            program.expect_exit(0, within=EXIT_DEADLINE, when=why)
         late = ["one more line"]
-        for program, lines in ((chat, ["from the reference", *(late if closer is chat else [])]),
-                               (ref, ["from you", *(late if closer is ref else [])])):
-            got = printed_lines(program)
-            if got != lines:
-                raise Mismatch(show_lines(lines), show_lines(got),
-                               rationale=f"{why}, {program.name} printed something else")
+        expect_printed(chat, ["from the reference", *(late if closer is chat else [])], why)
+        expect_printed(ref, ["from you", *(late if closer is ref else [])], why)
         for name in (own, peer):
             expect_gone(name, why)
 
 
-def test_argument_errors(student, names):
-    q1, q2, q3 = names.queue(), names.queue(), names.queue()
-    before = queues_left()
-    for args in ((), (q1,), (q1, q2, q3), ("alice", q2), (q1, "bob")):
-        shown = " ".join(("./chat", *args))
-        chat = student.spawn("chat", *args)
-        try:
-            chat.wait(EXIT_DEADLINE)
-        except Failure:
-            raise Failure(f"`{shown}` did not exit within {EXIT_DEADLINE:g} s (expected: "
-                          f"usage on stderr, exit 1)") from None
-        if chat.exit_code != 1:
-            raise Failure(f"`{shown}`: your chat {chat.describe_exit()} (expected: exit 1)")
-        if not chat.stderr.strip():
-            raise Failure(f"`{shown}`: your chat printed no usage message on stderr")
-        if queues_left() != before:
-            raise Failure(f"`{shown}` created a queue: {queues_left()}",
-                          help="check the arguments before creating anything")
+BAD_ARGUMENTS = {"no arguments": [], "one queue": ["{q1}"], "three queues": ["{q1}", "{q2}",
+                                                                                "{q3}"],
+                 "OWN_QUEUE without '/'": ["alice", "{q2}"],
+                 "PEER_QUEUE without '/'": ["{q1}", "bob"]}
+
+
+@pytest.mark.parametrize("case", BAD_ARGUMENTS)
+def test_argument_errors(student, names, case):
+    queues = {"q1": names.queue(), "q2": names.queue(), "q3": names.queue()}
+    args = [arg.format(**queues) for arg in BAD_ARGUMENTS[case]]
+    before = set(mqueue.queues())
+    chat = student.spawn("chat", *args)
+    chat.expect_exit(1, within=EXIT_DEADLINE, stderr=True,
+                     when=f"with {case} (`{' '.join(['./chat', *args])}`)")
+    if created := sorted(set(mqueue.queues()) - before):
+        raise Failure(f"`{' '.join(['./chat', *args])}` created a queue: {', '.join(created)}",
+                      help="check the arguments before creating anything")
 
 
 def mq_descriptors(trace, name: str) -> set[int]:
@@ -575,11 +471,8 @@ def session_until_exit(a, b, line_a: str, line_b: str) -> None:
     a.close_stdin()
     b.close_stdin()
     for chat in (a, b):
-        try:
-            chat.wait(EXIT_DEADLINE)
-        except Failure:
-            raise Failure(f"after EOF on both sides, {chat.name} did not exit within "
-                          f"{EXIT_DEADLINE:g} s, so its trace cannot be read") from None
+        chat.expect_exit(0, within=EXIT_DEADLINE, when="after EOF on both sides (its trace "
+                                                        "is read once it has exited)")
 
 
 def test_only_message_queues(student, own, peer):
@@ -598,8 +491,7 @@ def test_only_message_queues(student, own, peer):
         raise Failure(f"the line typed into {a.name} was never sent by mq_send/mq_timedsend "
                       f"as one message; its queue calls: "
                       f"{trace.excerpt(['mq_open', 'mq_send', 'mq_receive'], 6)}")
-    to_peer = mq_descriptors(trace, peer)
-    if not {c.value(0) for c in sends} <= to_peer:
+    if not {c.value(0) for c in sends} <= mq_descriptors(trace, peer):
         raise Failure(f"{a.name} sent the line on a descriptor that mq_open({peer!r}) did "
                       f"not return: {sends[0].short()}")
     receives = trace.calls("mq_receive", ok=True, msg_ptr=b"a traced reply")
@@ -637,34 +529,26 @@ def test_unlinks_own_queue(student, reference, own, peer):
                            "queue's name")
 
 
-def test_reports_mq_failures(student, reference, names):
-    def expect_reported(chat, call_pattern: str, what: str) -> None:
-        try:
-            chat.wait(EXIT_DEADLINE)
-        except Failure:
-            raise Failure(f"with {what}, your chat did not exit within {EXIT_DEADLINE:g} s "
-                          f"(expected: a message naming the call, exit 1)") from None
-        if chat.exit_code != 1:
-            raise Failure(f"with {what}, your chat {chat.describe_exit()} (expected: exit 1)")
-        if not re.search(call_pattern, chat.stderr):
-            raise Failure(f"with {what}, your chat's stderr does not name the call: "
-                          f"{chat.stderr.strip()[-200:]!r}")
+MQ_FAULTS = {
+    "every mq_open failing with EACCES": ("mq_open:error=EACCES", False),
+    "the second mq_open (the peer's queue) failing with EACCES":
+        ("mq_open:error=EACCES:when=2", False),
+    "mq_send failing with EBADF": ("mq_send:error=EBADF", True),
+}
 
-    own, peer = names.queue(), names.queue()
-    chat = student.spawn("chat", own, peer, inject=["mq_open:error=EACCES"])
-    expect_reported(chat, r"mq_open", "every mq_open failing with EACCES")
 
-    own, peer = names.queue(), names.queue()
-    chat = student.spawn("chat", own, peer, inject=["mq_open:error=EACCES:when=2"])
-    expect_reported(chat, r"mq_open", "the second mq_open (the peer's queue) failing with EACCES")
-    expect_gone(own, "after a failed mq_open of the peer's queue")
-
-    own, peer = names.queue(), names.queue()
-    chat, _ref = with_reference(student, reference, own, peer,
-                                inject=["mq_send:error=EBADF"])
-    chat.sendline("this send fails")
-    expect_reported(chat, r"mq_(timed)?send", "mq_send failing with EBADF")
-    expect_gone(own, "after a failed mq_send")
+@pytest.mark.parametrize("case", MQ_FAULTS)
+def test_reports_mq_failures(student, reference, own, peer, case):
+    fault, chatting = MQ_FAULTS[case]
+    if chatting:
+        chat, _ref = with_reference(student, reference, own, peer, inject=[fault])
+        chat.sendline("this send fails")
+    else:
+        chat = student.spawn("chat", own, peer, inject=[fault])
+    call = fault.split(":")[0]
+    chat.expect_exit(1, within=EXIT_DEADLINE, stderr=call.replace("mq_", r"mq_(timed)?"),
+                     when=f"with {case} (a message naming the call is expected)")
+    expect_gone(own, f"after {case}")
 
 
 def test_two_pairs_no_interference(student, names):
@@ -677,12 +561,12 @@ def test_two_pairs_no_interference(student, names):
         b = long_name(f"-bob-talks-to-alice-in-room-{room}")
         rooms.append((room, a, b, *two_students(student, a, b, f"room {room}: your chat A",
                                                 f"room {room}: your chat B")))
-    for _room, a, b, *_chats in rooms:
+    for _room, a, b, *chats in rooms:
         for name in (a, b):
-            if not wait_for_queue(name, 1.0):
-                raise Failure(f"four chats run in two rooms at once; queue {name} never "
-                              f"appeared in /dev/mqueue (there: {', '.join(queues_left())})",
-                              help="use the names exactly as given: are they cut short?")
+            wait_until(Queue(name).exists, 1.0,
+                       lambda n=name: f"queue {n} to appear in /dev/mqueue while four chats "
+                                      f"run in two rooms (there: {', '.join(mqueue.queues())})",
+                       watch=chats, help="use the names exactly as given: are they cut short?")
     for room, _a, _b, chat_a, chat_b in rooms:
         chat_a.send(text([*numbered(f"room {room}: A", 5), END]))
         chat_b.send(text([*numbered(f"room {room}: B", 5), END]))

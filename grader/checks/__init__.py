@@ -1,5 +1,51 @@
-"""What an assignment's checks.py may use: failures to raise. Fixtures come from the plugin."""
+"""The check-writer's kit: everything an assignment's checks.py imports, from one place.
 
+Fixtures (student, reference, names, workdir, connect, steps, limits) come from the plugin
+by name; this module gives the rest. A check reads like its scenario:
+
+    def test_stale_socket(student, path, connect):
+        leave_stale_socket(path)
+        server = student.spawn("server", path)
+        conn = connect(path, server=server)
+        conn.send("2\\n0\\n")
+        conn.expect_line("SUM 2", why="the server started over a stale socket file")
+
+Failing: raise `Failure(rationale, help=...)` or `Mismatch(expected, actual)`, or a plain
+`assert cond, "what went wrong"`. Programs (`student.spawn(...)`) know how to say how they
+ended: `program.expect_exit(1, within=3, stderr=True, when="with a file at the path")`.
+Waiting: `wait_until(condition, within, what, watch=program)`, `eventually(...)`.
+Facts: `procfs` (threads' states, CPU, wake-ups, fds, pending signals), `expect_idle`,
+`mqueue.Queue` (POSIX message queues), `shm.objects` (shared memory and named semaphores).
+Feedback text: `show(data)` quotes what was sent, `shorten(text)` keeps a long output's end.
+See "Writing an assignment" in README.md for each with an example.
+"""
+
+from grader import procfs
+from grader.checks import mqueue, shm
+from grader.checks.idle import Idle, expect_idle, measure_idle
+from grader.checks.names import Names
+from grader.connection import Connection
 from grader.failure import Failure, Mismatch
+from grader.process import Launcher, Program
+from grader.text import decode, shorten, show
+from grader.waiting import eventually, wait_until
 
-__all__ = ["Failure", "Mismatch"]
+__all__ = [
+    "Connection",
+    "Failure",
+    "Idle",
+    "Launcher",
+    "Mismatch",
+    "Names",
+    "Program",
+    "decode",
+    "eventually",
+    "expect_idle",
+    "measure_idle",
+    "mqueue",
+    "procfs",
+    "shm",
+    "shorten",
+    "show",
+    "wait_until",
+]

@@ -3,89 +3,124 @@
 A check is a pytest test named `test_<rubric id>`; it asks for what it needs by fixture name:
 
     student, reference   Launchers for the built student and reference programs
-    names                unique IPC names for this check (socket paths, queue names)
+    names                unique IPC names for this check (socket paths, queue and shm names)
     workdir              this check's own folder (the programs' working directory)
     connect              connect(path) -> Connection, a raw socket to a server under test
+    steps                the check's step log (the engine's calls write it)
     limits               the assignment's Limits
 
-The plugin gives every check its rubric entry's time budget, reaps every program it started
-(pass, fail or timeout), and records a CheckResult per rubric entry.
+A check may be a table of cases: `@pytest.mark.parametrize(...)` on it. Each case passes or
+fails on its own and earns its share of the check's points; the report lists every failing
+case. The check's time budget (its rubric `seconds`, or the assignment's check_seconds) is
+shared by its cases: once spent, the cases left are not run and earn nothing.
+
+The plugin times every check itself (SIGALRM over setup and call; teardown, which reaps the
+programs, always runs in full), reaps every program it started, and records one CheckResult
+per rubric entry.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
+import signal
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from grader.assignment import Assignment
+from grader.assignment import Assignment, CheckSpec
+from grader.checks.names import Names
+from grader.confinement import Confinement
 from grader.connection import Connection
 from grader.failure import Failure
-from grader.process import Confinement, Launcher
-from grader.report import CheckResult, Status
+from grader.process import Launcher
+from grader.report import CaseResult, CheckResult, Status
+from grader.steps import StepLog
+
+WORST = [Status.FAILED, Status.TIMEOUT, Status.ERROR]  # how a check with failed cases ended
 
 
-class Names:
-    """Unique IPC names for one check, so parallel gradings on one host never collide."""
+class CheckTimeout(Exception):
+    """The check's wall-clock budget ran out (raised by the plugin's timer)."""
 
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.token = secrets.token_hex(4)
-        self._count = 0
 
-    def _next(self) -> int:
-        self._count += 1
-        return self._count
+class BudgetSpent(Exception):
+    """Earlier cases of the check used its whole budget: this case was not run."""
 
-    def socket(self) -> str:
-        """A socket path inside the check's folder (short: sun_path holds 108 bytes)."""
-        return str(self.workdir / f"s{self._next()}.sock")
 
-    def queue(self) -> str:
-        return f"/ipcg-{self.token}-{self._next()}"
+@dataclass
+class _Outcome:
+    """What one test item (a check, or one case of it) ended with."""
 
-    def shm(self) -> str:
-        return f"/ipcg-shm-{self.token}-{self._next()}"
+    status: Status
+    feedback: str = ""
+    expected: str | None = None
+    actual: str | None = None
+    help: str | None = None
+    evidence: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    case: str | None = None  # the case's name; None for a check that is not a table
+    duration: float = 0.0
+
+
+def check_id(item: pytest.Item) -> str:
+    return getattr(item, "originalname", item.name).removeprefix("test_")
 
 
 class CheckSession:
     """One grading run's plugin: holds the builds and collects one result per rubric entry."""
 
     def __init__(self, assignment: Assignment, student: Path, reference: Path, workroot: Path,
-                 confinement: Confinement):
+                 confinement: Confinement, only: frozenset[str] | None = None):
         self.assignment = assignment
         self.student_dir = student
         self.reference_dir = reference
         self.workroot = workroot
         self.confinement = confinement
-        self.results: dict[str, CheckResult] = {}
+        self.only = only
         self.problems: list[str] = []
+        self._outcomes: dict[str, list[_Outcome]] = {}
+        self._folders: dict[str, str] = {}  # test item -> its folder: the check id (-case no.)
+        self._spent: dict[str, float] = {}
+        self._started = 0.0
         self._launchers: list[Launcher] = []
+        self._steps = StepLog()
 
     # ---- collection: tie tests to the rubric ----------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        order = {c.id: i for i, c in enumerate(self.assignment.checks)}
+        """Every test has a rubric entry and every rubric entry a test (before -k)."""
         checks_file = self.assignment.checks_file
+        known = {c.id for c in self.assignment.checks}
         for item in items:
-            check_id = item.name.removeprefix("test_")
-            if check_id not in order:
+            if check_id(item) not in known:
                 self.problems.append(f"{checks_file}: {item.name} has no rubric entry "
-                                     f"'{check_id}' in assignment.yaml")
-            item.add_marker(pytest.mark.timeout(self.assignment.limits.check_seconds,
-                                                method="signal", func_only=False))
-        found = {item.name.removeprefix("test_") for item in items}
+                                     f"'{check_id(item)}' in assignment.yaml")
+        found = {check_id(item) for item in items}
         for check in self.assignment.checks:
             if check.id not in found:
                 self.problems.append(f"{self.assignment.folder / 'assignment.yaml'}: check "
                                      f"'{check.id}' has no test_{check.id} in {checks_file}")
         if self.problems:
             items.clear()
-        items.sort(key=lambda item: order.get(item.name.removeprefix("test_"), len(order)))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Keep the selected checks (--only; -k has deselected already), in rubric order."""
+        order = {c.id: i for i, c in enumerate(self.assignment.checks)}
+        items = session.items
+        if self.only is not None:
+            items[:] = [item for item in items if check_id(item) in self.only]
+        items.sort(key=lambda item: order[check_id(item)])
+        for item in items:
+            self._outcomes.setdefault(check_id(item), [])
+            self._folders[item.nodeid] = check_id(item)
+            if hasattr(item, "callspec"):
+                self._folders[item.nodeid] += f"-{len(self._folders)}"
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -99,8 +134,12 @@ class CheckSession:
         return self.assignment.limits
 
     @pytest.fixture
+    def steps(self) -> StepLog:
+        return self._steps
+
+    @pytest.fixture
     def workdir(self, request: pytest.FixtureRequest) -> Iterator[Path]:
-        folder = self.workroot / request.node.name.removeprefix("test_")
+        folder = self.workroot / self._folders[request.node.nodeid]
         folder.mkdir(parents=True)
         if self.confinement.uid is not None:
             os.chown(folder, self.confinement.uid, self.confinement.gid or -1)
@@ -118,7 +157,8 @@ class CheckSession:
         yield from self._launcher(self.reference_dir, "the reference", workdir)
 
     def _launcher(self, folder: Path, owner: str, workdir: Path) -> Iterator[Launcher]:
-        launcher = Launcher(folder, owner, cwd=workdir, confinement=self.confinement)
+        launcher = Launcher(folder, owner, cwd=workdir, confinement=self.confinement,
+                            steps=self._steps)
         self._launchers.append(launcher)
         yield launcher
         launcher.reap_all()
@@ -132,7 +172,9 @@ class CheckSession:
         opened: list[Connection] = []
 
         def connect(path: str, timeout: float = 5.0, server=None) -> Connection:
-            connection = Connection.unix(path, timeout, server)
+            connection = Connection.unix(path, timeout, server,
+                                         name=f"connection {len(opened) + 1}",
+                                         steps=self._steps)
             opened.append(connection)
             return connection
 
@@ -140,35 +182,67 @@ class CheckSession:
         for connection in opened:
             connection.close()
 
-    # ---- results --------------------------------------------------------------------------
+    # ---- the budget: one timer per check, shared by its cases -----------------------------
 
+    def _spec(self, item: pytest.Item) -> CheckSpec:
+        return self.assignment.check(check_id(item))
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._launchers = []
+        self._steps = StepLog()
+        self._started = time.monotonic()
+        left = self._spec(item).budget(self.assignment.limits) - self._spent.get(
+            check_id(item), 0.0)
+        if left <= 0.05:
+            raise BudgetSpent
+        signal.signal(signal.SIGALRM, _expired)
+        signal.setitimer(signal.ITIMER_REAL, left)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        yield
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        used = time.monotonic() - self._started
+        self._spent[check_id(item)] = self._spent.get(check_id(item), 0.0) + used
+
+    # ---- results --------------------------------------------------------------------------
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         yield
-        check_id = item.name.removeprefix("test_")
         if call.when == "teardown" or (call.when == "setup" and call.excinfo is None):
             return
-        spec = self.assignment.check(check_id)
-        result = CheckResult(spec.id, spec.title, spec.points, 0.0, Status.PASSED, spec.hidden,
-                             duration_s=round(call.duration, 3))
-        if call.excinfo is None:
-            result.earned = spec.points
-        else:
-            _explain(result, call.excinfo, self.assignment.limits.check_seconds)
+        spec = self._spec(item)
+        outcome = _Outcome(Status.PASSED, duration=time.monotonic() - self._started)
+        callspec = getattr(item, "callspec", None)
+        outcome.case = callspec.id if callspec is not None else None
+        if call.excinfo is not None:
+            budget = spec.budget(self.assignment.limits)
+            _explain(outcome, call.excinfo, budget)
             if self.confinement.processes_at_limit():
-                result.feedback += (f" (your programs reached the process limit, "
-                                    f"{self.assignment.limits.processes}: a fork loop?)")
-            result.evidence = [p.transcript() for launcher in self._launchers
-                               for p in launcher.started]
-            self._tidy_paths(result, check_id)
-        self.results[check_id] = result
+                outcome.feedback += (f" (your programs reached the process limit, "
+                                     f"{self.assignment.limits.processes}: a fork loop?)")
+            outcome.evidence = [p.transcript() for launcher in self._launchers
+                                for p in launcher.started]
+            outcome.steps = self._steps.lines()
+            self._tidy_paths(outcome, self._folders[item.nodeid])
+        self._outcomes[spec.id].append(outcome)
 
-    def _tidy_paths(self, result: CheckResult, check_id: str) -> None:
+    def results(self) -> list[CheckResult]:
+        """One result per selected check, in rubric order."""
+        return [_combine(self.assignment.check(cid), outcomes) if outcomes else
+                CheckResult.unearned(self.assignment.check(cid), "the check did not run",
+                                     Status.ERROR)
+                for cid, outcomes in self._outcomes.items()]
+
+    def _tidy_paths(self, outcome: _Outcome, folder: str) -> None:
         """Sandbox paths mean nothing to a student: `./server s1.sock`, not /var/lib/..."""
-        replacements = [(f"{self.workroot / check_id}/", ""),
+        replacements = [(f"{self.workroot / folder}/", ""),
                         (f"{self.student_dir}/", "./"),
                         (f"{self.reference_dir}/", "reference/")]
 
@@ -177,26 +251,57 @@ class CheckSession:
                 text = text.replace(old, new) if text else text
             return text
 
-        result.feedback = tidy(result.feedback)
-        result.expected, result.actual = tidy(result.expected), tidy(result.actual)
-        result.evidence = [tidy(e) for e in result.evidence]
+        outcome.feedback = tidy(outcome.feedback)
+        outcome.expected, outcome.actual = tidy(outcome.expected), tidy(outcome.actual)
+        outcome.evidence = [tidy(e) for e in outcome.evidence]
+        outcome.steps = [tidy(s) for s in outcome.steps]
 
 
-def _explain(result: CheckResult, excinfo: pytest.ExceptionInfo, budget: float) -> None:
+def _expired(signum, frame) -> None:
+    raise CheckTimeout
+
+
+def _combine(spec: CheckSpec, outcomes: list[_Outcome]) -> CheckResult:
+    """The rubric result of a check from its outcome, or from the outcomes of its cases."""
+    result = CheckResult(spec.id, spec.title, spec.points, 0.0, Status.PASSED, spec.hidden,
+                         duration_s=round(sum(o.duration for o in outcomes), 3))
+    failed = [o for o in outcomes if o.status is not Status.PASSED]
+    is_table = outcomes[0].case is not None
+    if is_table:
+        result.cases = [CaseResult(o.case or "", o.status is Status.PASSED, o.feedback,
+                                   o.expected, o.actual) for o in outcomes]
+    result.earned = round(spec.points * (len(outcomes) - len(failed)) / len(outcomes), 4)
+    if not failed:
+        return result
+    first = failed[0]
+    result.status = max((o.status for o in failed), key=WORST.index)
+    result.feedback = first.feedback
+    if is_table:
+        result.feedback = (f"{len(failed)} of {len(outcomes)} cases failed; "
+                           f"{first.case}: {first.feedback}")
+    result.expected, result.actual, result.help = first.expected, first.actual, first.help
+    result.evidence, result.steps = first.evidence, first.steps
+    return result
+
+
+def _explain(outcome: _Outcome, excinfo: pytest.ExceptionInfo, budget: float) -> None:
     """Fill in status and feedback from what the check raised."""
     error = excinfo.value
     if isinstance(error, Failure):
-        result.status = Status.FAILED
-        result.feedback = error.rationale
-        result.expected, result.actual, result.help = error.expected, error.actual, error.help
+        outcome.status = Status.FAILED
+        outcome.feedback = error.rationale
+        outcome.expected, outcome.actual, outcome.help = error.expected, error.actual, error.help
     elif isinstance(error, AssertionError):
-        result.status = Status.FAILED
-        result.feedback = str(error).split("\nassert ")[0].strip() or "assertion failed"
-    elif "Timeout" in str(error) and excinfo.typename == "Failed":
-        result.status = Status.TIMEOUT
-        result.feedback = (f"the check did not finish within its {budget:g} s budget: a program "
-                           f"may be stuck (waiting for input that never comes, or deadlocked)")
+        outcome.status = Status.FAILED
+        outcome.feedback = str(error).split("\nassert ")[0].strip() or "assertion failed"
+    elif isinstance(error, CheckTimeout):
+        outcome.status = Status.TIMEOUT
+        outcome.feedback = (f"the check did not finish within its {budget:g} s budget: a program "
+                            f"may be stuck (waiting for input that never comes, or deadlocked)")
+    elif isinstance(error, BudgetSpent):
+        outcome.status = Status.TIMEOUT
+        outcome.feedback = (f"not run: the cases before it used up the check's {budget:g} s "
+                            f"budget")
     else:
-        result.status = Status.ERROR
-        result.feedback = f"the check could not run: {excinfo.typename}: {error}"
-
+        outcome.status = Status.ERROR
+        outcome.feedback = f"the check could not run: {excinfo.typename}: {error}"

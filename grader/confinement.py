@@ -1,0 +1,118 @@
+"""How student code is held: the user it runs as, its limits, its memory cgroup, and the
+environment it starts with (a student's terminal: TERM set, a plain PATH).
+
+A program's command line is `entry() + [strace ...] + prefix() + program`: the harness side
+(joining the cgroup, strace) runs as the harness, and only then does `setpriv` drop to the
+student user and `prlimit` set the limits. So student code never owns its tracer or its
+trace files, and no preexec_fn runs in a threaded process.
+
+Leftovers. A program that double-forks and calls setsid() leaves its process group, so
+killing the group at the end of a check misses it. The harness is a child subreaper
+(`become_subreaper`): such an orphan is re-parented to the harness that started its
+ancestor, and `kill_leftovers` kills every student process whose parent is this harness.
+Harnesses running checks side by side (concurrent checks) therefore never kill each
+other's programs; `kill_everything` at the end of a grading run kills them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+
+from grader import procfs
+from grader.assignment import Limits
+from grader.memory import MemoryCgroup
+
+DEFAULT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+               "TERM": "xterm"}
+"""What student code (its build and its programs) starts with: a terminal's basics. TERM is
+set because Makefiles call `tput` and `clear`, which fail without it."""
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of the programs this process starts come back to it (see the docstring)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """Resource limits, the user student code runs as (None: as we are), and the memory
+    cgroup that limits it (None: an address-space rlimit does)."""
+
+    limits: Limits
+    uid: int | None = None
+    gid: int | None = None
+    memory: MemoryCgroup | None = None
+
+    def entry(self) -> list[str]:
+        """The harness-side start: into the memory cgroup, so everything after counts."""
+        return self.memory.join_prefix() if self.memory else []
+
+    def prefix(self) -> list[str]:
+        """The student-side start: drop to the student user, set the limits, exec."""
+        lim = self.limits
+        # Our own cgroup limits exactly; a container's is shared with the harness, so there
+        # the per-process rlimit stays and the container's limit is the backstop.
+        exact = self.memory is not None and self.memory.own
+        address_space = [] if exact else [f"--as={lim.memory_mib * 1024 * 1024}"]
+        gid = self.uid if self.gid is None else self.gid
+        drop = [] if self.uid is None else [
+            "setpriv", f"--reuid={self.uid}", f"--regid={gid}", "--clear-groups",
+            "--no-new-privs", "--"]
+        return [
+            *drop,
+            "env", "--default-signal",  # even if the grader was started with SIGINT ignored
+            "prlimit",
+            f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 1}",  # soft: SIGXCPU, a verdict
+            *address_space,
+            f"--nproc={lim.processes}",
+            f"--nofile={lim.open_files}",
+            f"--fsize={lim.file_mib * 1024 * 1024}",
+            "--core=0",
+            "--",
+        ]
+
+    def processes_at_limit(self) -> bool:
+        """True when the student user runs as many tasks as RLIMIT_NPROC allows (a fork loop).
+
+        Only knowable when student code has a user id of its own."""
+        if self.uid is None:
+            return False
+        count = sum(procfs.uid_of(task) == self.uid for task in procfs.tasks())
+        return count >= self.limits.processes
+
+    def kill_leftovers(self) -> None:
+        """Kill the student processes re-parented to this harness (daemons that left their
+        process group), until none is left, and reap them."""
+        if self.uid is None:
+            return
+        me = str(os.getpid())
+        for _ in range(100):  # a forking daemon may add children while we look
+            found = []
+            for task in procfs.tasks():
+                if task.name != task.parent.parent.name:  # threads: their process counts
+                    continue
+                fields = procfs.stat_fields(task)
+                if fields and fields[1] == me and procfs.uid_of(task) == self.uid:
+                    found.append(int(task.name))
+            if not found:
+                return
+            for pid in found:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in found:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+
+    def kill_everything(self) -> None:
+        """Kill every process of the student user: the end of a grading run."""
+        if self.uid is not None:
+            subprocess.run(["kill", "-KILL", "-1"], user=self.uid, group=self.gid,
+                           extra_groups=[], stderr=subprocess.DEVNULL, check=False)
