@@ -21,7 +21,13 @@ from __future__ import annotations
 
 import json
 
-from grader.render.plaintext import clip, outcome_text, printable_tree, report_notes, transcript_text
+from grader.render.plaintext import (
+    clip,
+    outcome_text,
+    printable_tree,
+    report_notes,
+    transcript_text,
+)
 from grader.report import CheckResult, GradeReport, Status
 
 TESTS_BUDGET_CHARS = 200_000  # x 4 bytes = 800 kB for all tests, under the 1 MB limit
