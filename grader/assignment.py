@@ -79,7 +79,8 @@ class Assignment:
 
     @property
     def reference(self) -> Path:
-        return ROOT / "reference" / self.id
+        """reference/<id>/ beside the assignments/ folder this assignment was loaded from."""
+        return self.folder.parent.parent / "reference" / self.id
 
     def check(self, check_id: str) -> CheckSpec:
         return next(c for c in self.checks if c.id == check_id)

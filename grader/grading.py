@@ -45,7 +45,7 @@ def grade(assignment: Assignment, submission: Path, backend: str = "local", *,
                               timeout=run_budget(assignment, only))
         with tempfile.TemporaryDirectory() as out:
             copied = sandbox.copy_out("report.json", Path(out) / "report.json")
-            report = GradeReport.load(Path(out) / "report.json") if copied else None
+            report = _load(Path(out) / "report.json") if copied else None
     if report is None:
         why = ("the grading run exceeded its time budget" if outcome.timed_out
                else f"the grading run ended without a report:\n{outcome.output}")
@@ -55,3 +55,11 @@ def grade(assignment: Assignment, submission: Path, backend: str = "local", *,
     report.duration_s = round(time.monotonic() - started, 2)  # what the user waited
     report.notes.extend(sandbox.notes)
     return report
+
+
+def _load(path: Path) -> GradeReport | None:
+    """The report a grading run wrote, or None if it is not a readable report."""
+    try:
+        return GradeReport.load(path)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None

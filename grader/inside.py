@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                                           f"{str(error)[:500]}")
     finally:
         confinement.kill_everything()
-    args.out.write_text(report.to_json())
+    report.save(args.out)
     return 0
 
 

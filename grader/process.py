@@ -385,9 +385,13 @@ class Program:
         return True
 
     def suspend(self) -> None:
-        """SIGSTOP the whole process group and wait until every thread of it is stopped."""
-        pgid = os.getpgid(self.popen.pid)
-        os.killpg(pgid, signal.SIGSTOP)
+        """SIGSTOP the whole process group and wait until every thread of it is stopped.
+        (A program that has ended is left alone: what it did is for the check to say.)"""
+        pgid = self.popen.pid  # it leads its own process group (a new session)
+        try:
+            os.killpg(pgid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return
         self.steps.add(f"{self.name} stopped (SIGSTOP)")
         deadline = time.monotonic() + 5
         # D: in the kernel (e.g. a vfork parent); it stops before it runs user code again
@@ -399,7 +403,7 @@ class Program:
     def resume(self) -> None:
         self.steps.add(f"{self.name} continued (SIGCONT)")
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(self.popen.pid), signal.SIGCONT)
+            os.killpg(self.popen.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         """SIGKILL the whole process group. Safe to call at any time, any number of times."""

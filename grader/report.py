@@ -137,7 +137,16 @@ class GradeReport:
         return {"score": self.score, "max_score": self.max_score, **data}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        """The report as JSON text. A program's undecodable output bytes (kept as lone
+        surrogates) are written as visible `\\udcff` escapes: the text stays valid UTF-8."""
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+    def save(self, path: Path) -> None:
+        """Write the report as JSON, whole or not at all (a reader never sees half a file)."""
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(self.to_json(), encoding="utf-8")
+        partial.replace(path)
 
     @classmethod
     def from_dict(cls, data: dict) -> GradeReport:

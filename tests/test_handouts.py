@@ -12,6 +12,7 @@ import re
 import pytest
 
 from grader.assignment import Assignment, all_assignments
+from grader.handout import current, section
 
 NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
 
@@ -43,3 +44,16 @@ def test_grading_table_matches_the_rubric(assignment: Assignment):
             f"{assignment.handout}: the last row should count {count} hidden check(s): {title!r}"
         assert points == sum(c.points for c in hidden), \
             f"{assignment.handout}: hidden checks are worth {sum(c.points for c in hidden):g}"
+
+
+@pytest.mark.parametrize("assignment", all_assignments(), ids=lambda a: a.id)
+def test_build_and_run_section_is_generated_and_current(assignment: Assignment):
+    """Each handout says how submissions are built and run, and its limits, in the words
+    grader/handout.py generates from the engine's settings and the rubric (never by hand)."""
+    text = assignment.handout.read_text()
+    assert current(text) is not None, \
+        f"{assignment.handout}: no 'How your submission is built and run' section between " \
+        f"the markers of grader/handout.py"
+    assert current(text) == section(assignment), \
+        f"{assignment.handout}: the build-and-run section is out of date: run " \
+        f"`python -m grader.handout {assignment.id}`"

@@ -15,13 +15,14 @@ Failing: raise `Failure(rationale, help=...)` or `Mismatch(expected, actual)`, o
 ended: `program.expect_exit(1, within=3, stderr=True, when="with a file at the path")`.
 Waiting: `wait_until(condition, within, what, watch=program)`, `eventually(...)`.
 Facts: `procfs` (threads' states, CPU, wake-ups, fds, pending signals), `expect_idle`,
-`mqueue.Queue` (POSIX message queues), `shm.objects` (shared memory and named semaphores).
+`mqueue.Queue` (POSIX message queues), `shm.objects` (shared memory and named semaphores),
+`tcp.listening(port)` (readiness without connecting).
 Feedback text: `show(data)` quotes what was sent, `shorten(text)` keeps a long output's end.
 See "Writing an assignment" in README.md for each with an example.
 """
 
 from grader import procfs
-from grader.checks import mqueue, shm
+from grader.checks import mqueue, shm, tcp
 from grader.checks.idle import Idle, expect_idle, measure_idle
 from grader.checks.names import Names
 from grader.connection import Connection
@@ -47,5 +48,6 @@ __all__ = [
     "shm",
     "shorten",
     "show",
+    "tcp",
     "wait_until",
 ]

@@ -8,6 +8,7 @@ objects are all the names that begin with its NAME (assignment3's `NAME-full`, `
 from __future__ import annotations
 
 import secrets
+import socket
 from pathlib import Path
 
 
@@ -37,3 +38,10 @@ class Names:
     def shm(self) -> str:
         """A shared-memory NAME (shm_open, sem_open): /ipcg-<token>-NNN."""
         return f"{self.prefix}{self._next()}"
+
+    def port(self) -> int:
+        """A TCP port free on 127.0.0.1 right now (the kernel picks it; each grading run has
+        its own network namespace, so only this run's checks could take it meanwhile)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -169,11 +170,14 @@ class CheckSession:
 
     @pytest.fixture
     def connect(self) -> Iterator:
+        """connect(path) to a UNIX stream socket, or connect((host, port)) over TCP."""
         opened: list[Connection] = []
 
-        def connect(path: str, timeout: float = 5.0, server=None) -> Connection:
-            connection = Connection.unix(path, timeout, server,
-                                         name=f"connection {len(opened) + 1}",
+        def connect(address: str | tuple[str, int], timeout: float = 5.0, server=None,
+                    name: str | None = None) -> Connection:
+            family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+            connection = Connection.open(family, address, timeout, server,
+                                         name=name or f"connection {len(opened) + 1}",
                                          steps=self._steps)
             opened.append(connection)
             return connection

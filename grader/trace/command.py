@@ -16,7 +16,8 @@ The flags, and why (strace 6.1):
                 dup...), which the Trace model needs for threads, children and fds.
   --seccomp-bpf the kernel stops the tracee only for traced calls, so an untraced hot loop
                 runs at full speed. Omitted for trace=all (strace then warns on stderr that
-                there is nothing to filter). It implies -f, which we pass anyway.
+                there is nothing to filter), and with a `signal=` injection, which strace
+                6.1 silently skips at a seccomp stop. It implies -f, which we pass anyway.
   -e inject=... fault injection; the injected calls are added to the trace set, because
                 strace only tampers with calls it traces. Results show `(INJECTED)`.
   --            end of strace options: the program's argv follows.
@@ -144,8 +145,8 @@ def strace_command(out_prefix: Path, syscalls: str | Sequence[str],
     calls = trace_set(syscalls, inject)
     argv = [STRACE, "-f", "-ff", "-q", "-ttt", "-xx", "-s", str(STRING_LIMIT),
             "-o", str(out_prefix), "-e", f"trace={calls}"]
-    if calls != "all":
-        argv.append("--seccomp-bpf")
+    if calls != "all" and not any(":signal=" in spec for spec in inject):
+        argv.append("--seccomp-bpf")  # (strace 6.1 injects no signal at a seccomp stop)
     for spec in inject:
         names, actions = _inject_parts(spec)
         argv += ["-e", f"inject={names}{actions}"]
@@ -157,6 +158,9 @@ def tracee_pid(tracer_pid: int, timeout: float = 5.0) -> int | None:
     """The pid of the program strace started, once it runs the program, waiting up to
     `timeout` seconds. None if strace is gone, or no child of it runs the program (already
     ended: use Trace.main_pid after loading; or not yet started after `timeout`).
+
+    `tracer_pid` may still be a wrapper that execs strace (joining a cgroup): its children
+    count only once it is strace, or strace's own helpers would pass for the program.
 
     Not simply strace's first child: with --seccomp-bpf strace first forks a short-lived
     helper to test seccomp (killing it makes strace print "seccomp filter is requested but
@@ -173,6 +177,8 @@ def tracee_pid(tracer_pid: int, timeout: float = 5.0) -> int | None:
             return None
         except OSError:  # kernel without CONFIG_PROC_CHILDREN: scan parents instead
             pids = _children_by_scan(tracer_pid)
+        if Path(os.fsdecode(tracer_cmdline.split(b"\0")[0])).name != STRACE:
+            pids = []  # not strace yet (a wrapper that execs it): its children are not ours
         for pid in pids:
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -1,0 +1,14 @@
+#include <ctype.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int main(int argc, char *argv[])
+{
+    if (argc != 2)
+        return 2;
+    if (argv[1][0] == 'h') for (;;) pause();
+    for (char *p = argv[1]; *p; p++)
+        putchar(toupper((unsigned char)*p));
+    putchar('\n');
+    return 0;
+}

@@ -1,0 +1,13 @@
+#include <ctype.h>
+#include <stdio.h>
+
+int main(int argc, char *argv[])
+{
+    if (argc != 2)
+        return 2;
+    if (argv[1][0] == 'c') { puts(argv[1]); return 0; }
+    for (char *p = argv[1]; *p; p++)
+        putchar(toupper((unsigned char)*p));
+    putchar('\n');
+    return 0;
+}
