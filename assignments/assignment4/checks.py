@@ -109,8 +109,9 @@ def start_server(launcher, **kwargs):
     """Start a server, wait for its PID and for it to wait for signals."""
     server = launcher.spawn("server", **kwargs)
     wait_until(lambda: pid_printed(server), PID_SECONDS,
-               lambda: f"{server.name} to print its PID, {server.pid}", watch=server, help='print it as the first line of stdout and flush it, e.g. '
-                                  'printf("%d\\n", getpid()); fflush(stdout);')
+               lambda: f"{server.name} to print its PID, {server.pid}", watch=server,
+               help='print it as the first line of stdout and flush it, e.g. '
+                    'printf("%d\\n", getpid()); fflush(stdout);')
     server.wait_idle()  # in its wait for signals: handlers are in place
     return server
 
