@@ -38,7 +38,7 @@ from grader.confinement import DEFAULT_ENV, Confinement
 from grader.failure import Failure, Mismatch
 from grader.memory import MemoryCgroup
 from grader.steps import StepLog
-from grader.text import decode, shorten, show
+from grader.text import decode, shorten, show, show_lines
 
 TRACING = os.environ.get("IPC_GRADER_TRACING", "on") != "off"
 """IPC_GRADER_TRACING=off skips observation traces (fault injection still runs under strace):
@@ -133,6 +133,7 @@ class Program:
         os.set_blocking(stdin_w, False)
         memory = confinement.memory
         steps = steps if steps is not None else StepLog()
+        argv = [_shown(arg) for arg in argv]  # what feedback shows: valid text
         steps.add(f"{name} started: $ {' '.join(argv)}")
         program = cls(name=name, argv=argv, popen=popen, limits=confinement.limits,
                       trace_prefix=trace_prefix, steps=steps, _stdin=stdin_w, memory=memory,
@@ -260,6 +261,48 @@ class Program:
         """Wait for exactly this line (the next lines may come later)."""
         self.expect(rf"(?m)^{re.escape(line)}\r?$", timeout, what=repr(line), why=why,
                     help=help)
+
+    def lines(self) -> list[str]:
+        """Exactly the lines printed so far, split at '\\n' (an unfinished last line is left
+        out; a '\\r' is the program's own: stdout is a raw pty)."""
+        return self.stdout.split("\n")[:-1]
+
+    def expect_lines(self, expected: list[str], *, until: str, after: str,
+                     within: float | None = None, help: str | None = None,
+                     stuck_help: str | None = None) -> None:
+        """The program prints exactly `expected`, then the line `until` (a marker the check
+        sent last, so that when it shows, everything before it has arrived). `after` says
+        what happened ("500 lines written to your chat"); `help` is the advice for wrong
+        lines, `stuck_help` for a marker that never came.
+
+            chat.expect_lines(burst, until="END", after="500 lines sent at once")
+        """
+        budget = within or self.limits.check_seconds
+        try:
+            self.expect_line(until, budget)
+        except Failure:
+            got = self.lines()
+            raise Mismatch(show_lines([*expected, until]), show_lines(got),
+                           rationale=f"after {after}, {self.name} did not print the closing "
+                                     f"line {until!r} within {budget:g} s ({len(got)} lines "
+                                     f"printed; it {self.describe_exit()}){self.discard_note()}",
+                           help=stuck_help or help) from None
+        got = self.lines()
+        got = got[:next(i for i, line in enumerate(got) if line.rstrip("\r") == until)]
+        if got == expected:
+            return
+        first = next((i for i, (g, e) in enumerate(zip(got, expected, strict=False)) if g != e),
+                     min(len(got), len(expected)))
+        raise Mismatch(show_lines(expected[first:], 6), show_lines(got[first:], 6),
+                       rationale=f"after {after}, {self.name} printed {len(got)} lines where "
+                                 f"{len(expected)} were due; the first difference is at line "
+                                 f"{first + 1} (shown from there)", help=help)
+
+    def expect_printed(self, expected: list[str], why: str, help: str | None = None) -> None:
+        """Everything the program printed so far is exactly the lines `expected`."""
+        if (got := self.lines()) != expected:
+            raise Mismatch(show_lines(expected), show_lines(got),
+                           rationale=f"{why}, {self.name} printed something else", help=help)
 
     # ---- signals and exit -----------------------------------------------------------------
 
@@ -482,14 +525,14 @@ class Launcher:
     def path(self, program: str) -> Path:
         return self.folder / program
 
-    def spawn(self, program: str, *args: str, trace: str | Sequence[str] | None = None,
-              inject: Sequence[str] = (), name: str | None = None,
-              terminal: bool = True) -> Program:
+    def spawn(self, program: str, *args: str | bytes | int,
+              trace: str | Sequence[str] | None = None, inject: Sequence[str] = (),
+              name: str | None = None, terminal: bool = True) -> Program:
         """Start `program args...`; with `trace`, under strace limited to those syscalls.
 
         `name` is how feedback calls it (default: "your server"); "chat A" tells two apart.
         `terminal=False`: stdout is a pipe, not a terminal (see Program.start)."""
-        argv = [str(self.path(program)), *map(str, args)]
+        argv = [str(self.path(program)), *map(_argument, args)]
         prefix, wrapper = None, []
         if not TRACING and not inject:
             trace = None
@@ -519,3 +562,14 @@ class Launcher:
     def reap_all(self) -> None:
         for started in self.started:
             started.reap()
+
+
+def _argument(arg: str | bytes | int) -> str:
+    """A command-line argument: bytes as they are (any byte but NUL), through Popen, which
+    encodes str arguments back with surrogateescape."""
+    return arg.decode("utf-8", "surrogateescape") if isinstance(arg, bytes) else str(arg)
+
+
+def _shown(arg: str) -> str:
+    """An argument as feedback shows it: undecodable bytes as \\xNN escapes."""
+    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -10,6 +10,7 @@ threads) that exits mid-read: it is skipped, never an exception.
     wakeups(pid)          voluntary context switches of all threads: how often it slept
     open_fds(pid)         the file descriptors it holds
     pending_signals(pid)  the process-wide pending signal set, as a set of numbers
+    sleeping_marks(pids)  context switches of programs that all sleep (None if one runs)
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def asleep(pid: int) -> bool:
     """True when every thread of `pid` waits in the kernel (a blocked call)."""
     found = states(pid)
     return bool(found) and all(s in SLEEPING for s in found)
+
+
+def sleeping_marks(pids: list[int]) -> tuple[int, ...] | None:
+    """If every thread of every process `pids` waits in the kernel, their context-switch
+    counts (compare two to know that none ran in between); else None. Two programs that
+    stay asleep with the same marks are waiting for each other: a lost wake-up."""
+    if not all(asleep(pid) for pid in pids):
+        return None
+    return tuple(context_switches(pid) for pid in pids)
 
 
 def group_in_states(pgid: int, wanted: set[str] | frozenset[str]) -> bool:

@@ -30,3 +30,10 @@ def show(data: str | bytes, limit: int = 80) -> str:
         return repr(data)
     head = limit * 2 // 3
     return f"{data[:head]!r}...{data[-(limit - head):]!r} ({len(data)} characters)"
+
+
+def show_lines(lines: list[str], limit: int = 12) -> str:
+    """Lines for feedback, one quoted per line, at most `limit` of them."""
+    shown = "\n".join(show(line, 60) for line in lines[:limit])
+    more = f"\n... and {len(lines) - limit} more lines" if len(lines) > limit else ""
+    return (shown + more) or "(no lines)"

@@ -15,15 +15,15 @@ import time
 import pytest
 
 from grader.checks import (
+    CHANNEL_TRACE,
     Failure,
-    Mismatch,
     eventually,
     expect_idle,
     mqueue,
-    show,
+    other_channels,
     wait_until,
 )
-from grader.checks.mqueue import Queue
+from grader.checks.mqueue import Queue, expect_gone
 
 EXPECT = 3.0         # seconds for a message to show up (the reference needs milliseconds)
 EXIT_DEADLINE = 3.0  # seconds a chat gets to exit after its last event
@@ -68,59 +68,7 @@ def two_students(student, a, b, first="your chat A", second="your chat B", **kwa
     return chat_a, chat_b
 
 
-# ---- what a chat printed --------------------------------------------------------------------
-
-def show_lines(lines: list[str], limit: int = 12) -> str:
-    shown = "\n".join(show(line, 60) for line in lines[:limit])
-    more = f"\n... and {len(lines) - limit} more lines" if len(lines) > limit else ""
-    return (shown + more) or "(no lines)"
-
-
-def printed_lines(chat) -> list[str]:
-    """Exactly what was printed, split at '\\n' (stdout is a raw pty: a '\\r' is the program's)."""
-    return chat.stdout.split("\n")[:-1]
-
-
-def expect_printed(chat, lines: list[str], why: str, help: str | None = None) -> None:
-    """Everything `chat` printed so far is exactly `lines`."""
-    if (got := printed_lines(chat)) != lines:
-        raise Mismatch(show_lines(lines), show_lines(got),
-                       rationale=f"{why}, {chat.name} printed something else", help=help)
-
-
-def expect_lines(chat, expected: list[str], what: str, timeout: float = EXPECT,
-                 help: str | None = None, stuck_help: str | None = None) -> None:
-    """`chat` prints exactly `expected`, then the line END (sent last, after them).
-
-    `help` is the advice for wrong lines, `stuck_help` for an END that never came.
-    """
-    try:
-        chat.expect_line(END, timeout)
-    except Failure:
-        got = printed_lines(chat)
-        raise Mismatch(show_lines([*expected, END]), show_lines(got),
-                       rationale=f"after {what}, {chat.name} did not print the closing line "
-                                 f"{END!r} within {timeout:g} s ({len(got)} lines printed; "
-                                 f"it {chat.describe_exit()}){chat.discard_note()}",
-                       help=stuck_help or help) from None
-    got = printed_lines(chat)
-    got = got[:next(i for i, line in enumerate(got) if line.rstrip("\r") == END)]
-    if got == expected:
-        return
-    first = next((i for i, (g, e) in enumerate(zip(got, expected, strict=False)) if g != e),
-                 min(len(got), len(expected)))
-    raise Mismatch(show_lines(expected[first:], 6), show_lines(got[first:], 6),
-                   rationale=f"after {what}, {chat.name} printed {len(got)} lines where "
-                             f"{len(expected)} were due; the first difference is at line "
-                             f"{first + 1} (shown from there)",
-                   help=help)
-
-
-def expect_gone(name: str, why: str) -> None:
-    if Queue(name).exists():
-        raise Failure(f"{why}, queue {name} is still in /dev/mqueue",
-                      help="call mq_unlink() on your own queue before exiting")
-
+# ---- what a chat printed and left ----------------------------------------------------------
 
 def expect_no_queues(names, why: str) -> None:
     """No queue of this check is left (checks run side by side: only this check's names)."""
@@ -157,21 +105,22 @@ def test_many_lines_in_order(student, reference, own, peer):
     mine, theirs = numbered("line from you", 50), numbered("line from the reference", 50)
     for line in [*mine, END]:
         chat.sendline(line)
-    expect_lines(ref, mine, "50 lines typed into your chat one by one")
+    ref.expect_lines(mine, until=END, after="50 lines typed into your chat one by one")
     for line in [*theirs, END]:
         ref.sendline(line)
-    expect_lines(chat, theirs, "50 lines typed into the reference chat one by one")
+    chat.expect_lines(theirs, until=END,
+                      after="50 lines typed into the reference chat one by one")
 
 
 def test_burst_500_lines(student, reference, own, peer):
     chat, ref = with_reference(student, reference, own, peer)
     burst = [f"burst {i} " + "x" * (i % 50) for i in range(500)]
     chat.send(text([*burst, END]))
-    expect_lines(ref, burst, "500 lines written to your chat's stdin at once",
-                 help=ONE_LINE_ONE_MESSAGE)
+    ref.expect_lines(burst, until=END, after="500 lines written to your chat's stdin at once",
+                     help=ONE_LINE_ONE_MESSAGE)
     ref.send(text([*burst, END]))
-    expect_lines(chat, burst, "500 lines sent by the reference chat at once",
-                 help="keep receiving until the queue is empty; print each message once")
+    chat.expect_lines(burst, until=END, after="500 lines sent by the reference chat at once",
+                      help="keep receiving until the queue is empty; print each message once")
 
 
 def test_no_deadlock_both_send_1000(student, own, peer):
@@ -183,8 +132,9 @@ def test_no_deadlock_both_send_1000(student, own, peer):
               "receiving (non-blocking send and a pending line, a sending thread, ...), or both "
               "chats wait for each other forever")
     for chat, lines in ((b, from_a), (a, from_b)):
-        expect_lines(chat, lines, "1,000 lines typed into each chat at the same moment",
-                     timeout=6, stuck_help=advice, help=ONE_LINE_ONE_MESSAGE)
+        chat.expect_lines(lines, until=END, within=6, stuck_help=advice,
+                          after="1,000 lines typed into each chat at the same moment",
+                          help=ONE_LINE_ONE_MESSAGE)
 
 
 def test_stale_queue_msgsize_8192(student, reference, own, peer, workdir):
@@ -192,11 +142,12 @@ def test_stale_queue_msgsize_8192(student, reference, own, peer, workdir):
     chat, ref = with_reference(student, reference, own, peer)
     long_line = "L" * 1024
     ref.send(text([long_line, "short", END]))
-    expect_lines(chat, [long_line, "short"],
-                 f"the reference chat sent two messages into a leftover {own} (mq_msgsize 8192)",
-                 help="use the existing queue as it is, and size the receive buffer from "
-                      "mq_getattr()'s mq_msgsize: mq_receive() fails with EMSGSIZE when the "
-                      "buffer is smaller")
+    chat.expect_lines([long_line, "short"], until=END,
+                      after=f"the reference chat sent two messages into a leftover {own} "
+                            f"(mq_msgsize 8192)",
+                      help="use the existing queue as it is, and size the receive buffer from "
+                           "mq_getattr()'s mq_msgsize: mq_receive() fails with EMSGSIZE when "
+                           "the buffer is smaller")
     chat.sendline("reply")
     ref.expect_line("reply", EXPECT)
     chat.close_stdin()
@@ -215,8 +166,8 @@ def test_both_typing_at_once(student, own, peer):
         a.expect_line(from_b[2 * rnd + 1], EXPECT)
     a.sendline(END)
     b.sendline(END)
-    expect_lines(b, from_a, "A typed 20 lines while B typed 10, in five rounds")
-    expect_lines(a, from_b, "A typed 20 lines while B typed 10, in five rounds")
+    b.expect_lines(from_a, until=END, after="A typed 20 lines while B typed 10, in five rounds")
+    a.expect_lines(from_b, until=END, after="A typed 20 lines while B typed 10, in five rounds")
 
 
 def test_arrives_while_stdin_idle(student, reference, own, peer, names):
@@ -250,13 +201,14 @@ def test_message_boundaries(student, reference, own, peer):
     lines = ["", "a", "M" * 1024, "  spaced  out  ", "", "N" * 1023, "tab\there", "x!", "",
              "/bye?", "/byebye", "/by"]
     chat.send(text([*lines, END]))
-    expect_lines(ref, lines, "empty, short, 1023- and 1024-byte lines written to your chat "
-                             "at once", help="one line (without its '\\n') is one message, "
-                                             "an empty line is a message of length 0")
+    ref.expect_lines(lines, until=END,
+                     after="empty, short, 1023- and 1024-byte lines written to your chat at once",
+                     help="one line (without its '\\n') is one message, an empty line is a "
+                          "message of length 0")
     ref.send(text([*lines, END]))
-    expect_lines(chat, lines, "the reference chat sent empty, short, 1023- and 1024-byte "
-                              "messages", help="print each message, even an empty one, "
-                                               "followed by one '\\n'")
+    chat.expect_lines(lines, until=END,
+                      after="the reference chat sent empty, short, 1023- and 1024-byte messages",
+                      help="print each message, even an empty one, followed by one '\\n'")
 
 
 def test_urgent_overtakes_normal(student, own, peer):
@@ -275,10 +227,11 @@ def test_urgent_overtakes_normal(student, own, peer):
     finally:
         b.resume()
     a.sendline(END)
-    expect_lines(b, ["hello", "", "urgent", "five", "normal 1", "normal 2", "normal 3"],
-                 "3 normal lines and then '!urgent' were sent to B while it was stopped",
-                 help="send a line starting with '!' without the '!' at priority 10, others "
-                      "at priority 0: the queue then hands out the urgent one first")
+    b.expect_lines(["hello", "", "urgent", "five", "normal 1", "normal 2", "normal 3"],
+                   until=END,
+                   after="3 normal lines and then '!urgent' were sent to B while it was stopped",
+                   help="send a line starting with '!' without the '!' at priority 10, others "
+                        "at priority 0: the queue then hands out the urgent one first")
 
 
 def test_peer_starts_late_or_early(student, reference, names):
@@ -339,8 +292,8 @@ def test_bye_handshake(student, own, peer, names):
     for chat in (a, b):
         chat.expect_exit(0, within=EXIT_DEADLINE, when="after both /bye messages")
     why = "in the whole session (the /bye message is never printed)"
-    expect_printed(a, ["hi A", "after your bye"], why)
-    expect_printed(b, ["hi B"], why)
+    a.expect_printed(["hi A", "after your bye"], why)
+    b.expect_printed(["hi B"], why)
     for name in (own, peer):
         expect_gone(name, "after both chats exited")
     expect_no_queues(names, "after both chats exited")
@@ -360,7 +313,7 @@ def test_bye_handshake(student, own, peer, names):
     for chat in (a, b):
         chat.expect_exit(0, within=EXIT_DEADLINE,
                          when="after both ended at nearly the same time")
-    expect_printed(a, ["last 1", "last 2", "last 3"],
+    a.expect_printed(["last 1", "last 2", "last 3"],
                    "B typed 3 lines and ended while A was busy, then A reached EOF: A must "
                    "print every line sent before B's /bye")
 
@@ -422,8 +375,8 @@ def test_with_reference_both_roles(student, reference, names):
         for program in (chat, ref):
             program.expect_exit(0, within=EXIT_DEADLINE, when=why)
         late = ["one more line"]
-        expect_printed(chat, ["from the reference", *(late if closer is chat else [])], why)
-        expect_printed(ref, ["from you", *(late if closer is ref else [])], why)
+        chat.expect_printed(["from the reference", *(late if closer is chat else [])], why)
+        ref.expect_printed(["from you", *(late if closer is ref else [])], why)
         for name in (own, peer):
             expect_gone(name, why)
 
@@ -452,16 +405,6 @@ def mq_descriptors(trace, name: str) -> set[int]:
     return {c.retval for c in trace.calls("mq_open", ok=True, arg0=name)}
 
 
-def offending_calls(trace) -> list:
-    """Calls that could carry a message some other way than a message queue."""
-    found = trace.never({"pipe", "socketpair", "mkfifo", "shmget", "shmat", "memfd_create",
-                         "shm_open"})
-    found += [c for c in trace.calls("socket") if c.argument("domain") != "AF_NETLINK"]
-    found += trace.calls("mmap", flags="MAP_SHARED")
-    found += trace.files_written()
-    return sorted(found, key=lambda c: c.time)
-
-
 def session_until_exit(a, b, line_a: str, line_b: str) -> None:
     """One line each way, then EOF on both sides: both chats end with the /bye handshake."""
     a.sendline(line_a)
@@ -476,11 +419,10 @@ def session_until_exit(a, b, line_a: str, line_b: str) -> None:
 
 
 def test_only_message_queues(student, own, peer):
-    a, b = two_students(student, own, peer,
-                        trace="/^mq_,%net,%ipc,pipe,mkfifo,open,creat,mmap,memfd_create")
+    a, b = two_students(student, own, peer, trace=CHANNEL_TRACE)
     session_until_exit(a, b, "a traced line", "a traced reply")
     trace = a.trace
-    if bad := offending_calls(trace):
+    if bad := other_channels(trace, allow={"mqueue"}, sockets={"AF_NETLINK"}):
         raise Failure(f"{a.name} made calls that can carry data outside the queues: "
                       + "; ".join(c.short() for c in bad[:3]),
                       help="messages travel only through the two message queues: no "
@@ -571,5 +513,6 @@ def test_two_pairs_no_interference(student, names):
         chat_a.send(text([*numbered(f"room {room}: A", 5), END]))
         chat_b.send(text([*numbered(f"room {room}: B", 5), END]))
     for room, _a, _b, chat_a, chat_b in rooms:
-        expect_lines(chat_b, numbered(f"room {room}: A", 5), "both rooms chatting at once")
-        expect_lines(chat_a, numbered(f"room {room}: B", 5), "both rooms chatting at once")
+        for chat, sender in ((chat_b, "A"), (chat_a, "B")):
+            chat.expect_lines(numbered(f"room {room}: {sender}", 5), until=END,
+                              after="both rooms chatting at once")

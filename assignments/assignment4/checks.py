@@ -23,19 +23,21 @@ import os
 import random
 import re
 import signal
-import subprocess
-import threading
 import time
 
 import pytest
 
 from grader.checks import (
+    CHANNEL_TRACE,
     Failure,
     Mismatch,
+    busy_machine,
     eventually,
     expect_idle,
     measure_idle,
+    other_channels,
     procfs,
+    sentence,
     shorten,
     show,
     wait_until,
@@ -65,15 +67,6 @@ HELP_WAIT_FOR_ANSWER = ("signals of one kind do not queue: send the next bit onl
                         "sigsuspend() or sigwaitinfo())")
 
 
-def spawn_client(launcher, server, data: bytes, **kwargs):
-    """Start a client sending `data` to `server`."""
-    client = launcher.spawn("client", str(server.pid),
-                            data.decode("utf-8", "surrogateescape"), **kwargs)
-    if not data.isascii():  # feedback shows argv and must stay valid UTF-8: escape it there
-        client.argv[-1] = data.decode("utf-8", "backslashreplace")
-    return client
-
-
 # ---- deadlines: a calibration run of the reference ----------------------------------------
 
 _seconds_per_char: list[float] = []  # one calibration per grading process
@@ -86,7 +79,7 @@ def deadline(reference):
         server = start_server(reference)
         text = b"calibration " * 84  # 1,008 characters
         started = time.monotonic()
-        client = spawn_client(reference, server, text)
+        client = reference.spawn("client", server.pid, text)
         wait_for(server, client, text, len(server.stdout_bytes), 60.0)
         _seconds_per_char.append((time.monotonic() - started) / len(text))
         client.stop()
@@ -128,13 +121,6 @@ def output_after_pid(server) -> bytes:
 # ---- waiting for a message ----------------------------------------------------------------
 
 
-def stillness(programs) -> tuple | None:
-    """Context-switch counts if every program sleeps, else None (one of them can move)."""
-    if not all(procfs.asleep(p.pid) for p in programs):
-        return None
-    return tuple(procfs.context_switches(p.pid) for p in programs)
-
-
 def wait_for(server, client, data: bytes | None, start: int, seconds: float) -> int:
     """Wait until `data` is in the server's output past `start` (None: do not look) and the
     client has exited. Returns where the message ends. Fails on the deadline, on a stall,
@@ -167,7 +153,7 @@ def wait_for(server, client, data: bytes | None, start: int, seconds: float) -> 
                                      f"{LATE_OUTPUT:g} s later {server.name} had not printed "
                                      f"the message whole{client.stderr_note()}",
                            help=HELP_WAIT_FOR_ANSWER)
-        mark = stillness([server, client]) if client.running else None
+        mark = procfs.sleeping_marks([server.pid, client.pid]) if client.running else None
         if mark is None or mark != still:
             still, since = mark, now
         elif now - since >= STALL_SECONDS and (data is None or found < 0):
@@ -196,7 +182,7 @@ def deliver(student, server, data: bytes, seconds: float, hold: bool = False):
     if hold:
         server.suspend()
     try:
-        client = spawn_client(student, server, data)
+        client = student.spawn("client", server.pid, data)
         if hold:
             usr = {signal.SIGUSR1, signal.SIGUSR2}
             eventually(lambda: procfs.pending_signals(server.pid) & usr or not client.running,
@@ -206,48 +192,6 @@ def deliver(student, server, data: bytes, seconds: float, hold: bool = False):
         if hold:
             server.resume()
     return client, wait_for(server, client, data or None, start, seconds)
-
-
-@contextlib.contextmanager
-def busy_machine(server):
-    """A CPU hog on every core, and the server stopped 10 ms out of every 50."""
-    hogs = []
-    for cpu in sorted(os.sched_getaffinity(0)):
-        hog = subprocess.Popen(["sh", "-c", "while :; do :; done"], start_new_session=True)
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(hog.pid, {cpu})
-            os.sched_setscheduler(hog.pid, os.SCHED_IDLE, os.sched_param(0))
-        hogs.append(hog)
-    done = threading.Event()
-
-    def stutter():
-        with contextlib.suppress(ProcessLookupError):  # the server may end meanwhile
-            while not done.wait(0.04):
-                os.kill(server.pid, signal.SIGSTOP)
-                done.wait(0.01)
-                os.kill(server.pid, signal.SIGCONT)
-
-    thread = threading.Thread(target=stutter, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(server.pid, signal.SIGCONT)
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
-
-
-def sentence(rng: random.Random, chars: int) -> bytes:
-    words = ["signal", "kill", "bit", "byte", "pause", "mask", "handler", "pid", "ack", "zero",
-             "one", "Linux", "SIGUSR1", "SIGUSR2", "message", "server", "client", "42", "(ok)"]
-    out = ""
-    while len(out) < chars:
-        out += rng.choice(words) + rng.choice([" ", " ", ", ", ". ", "; ", "! "])
-    return out[:chars].encode()
 
 
 # ---- delivery ---------------------------------------------------------------------------
@@ -269,17 +213,17 @@ def test_empty_message(student, deadline):
 
 
 def test_thousand_chars(student, deadline):
-    text = sentence(random.Random(1000), 1000)
+    text = sentence(1000, 1000)
     deliver(student, start_server(student), text, deadline(len(text)))
 
 
 def test_ten_thousand_chars(student, deadline):
-    text = sentence(random.Random(10000), 10000)
+    text = sentence(10000, 10000)
     deliver(student, start_server(student), text, deadline(len(text)))
 
 
 def test_seventy_thousand_chars(student, deadline):
-    text = sentence(random.Random(70000), 70000)
+    text = sentence(70000, 70000)
     deliver(student, start_server(student), text, deadline(len(text)))
 
 
@@ -294,7 +238,7 @@ def test_utf8_and_all_bytes(student, deadline):
 def test_five_clients(student, deadline):
     server = start_server(student)
     for n in range(1, 6):
-        text = b"client %d of 5 says: " % n + sentence(random.Random(n), 20 + 7 * n)
+        text = b"client %d of 5 says: " % n + sentence(n, 20 + 7 * n)
         if n == 3:
             text = b"-n --help -- " + text  # a message, not options
         deliver(student, server, text, deadline(len(text)))
@@ -340,7 +284,7 @@ def test_exact_format(student, deadline):
 def test_busy_machine(student, deadline):
     server = start_server(student)
     for n, chars in enumerate((120, 600)):
-        text = sentence(random.Random(chars), chars)
+        text = sentence(chars, chars)
         seconds = deadline(len(text)) * 2
         try:
             if n == 0:
@@ -436,7 +380,7 @@ def stopped_server(student, deadline):
     start = len(server.stdout_bytes)
     server.suspend()
     try:
-        client = spawn_client(student, server, text)
+        client = student.spawn("client", server.pid, text)
         if eventually(lambda: not client.running, STOPPED_SECONDS):
             if client.exit_code == 0:
                 raise Failure("your client exited 0 while the server was stopped (SIGSTOP): "
@@ -474,7 +418,7 @@ def slow_printing_server(student, deadline):
     server = start_server(student, inject=[f"write:delay_enter={int(WRITE_DELAY * 1e6)}"
                                            f":when={pid_writes + 1}"])
     start = len(server.stdout_bytes)
-    client = spawn_client(student, server, text)
+    client = student.spawn("client", server.pid, text)
     wait_for(server, client, None, start, deadline(len(text)) + WRITE_DELAY)
     printed = eventually(lambda: server.stdout_bytes.find(text, start) >= 0, PTY_LAG)
     if client.exit_code == 0 and not printed:
@@ -487,7 +431,7 @@ def slow_printing_server(student, deadline):
 def dead_server(student, deadline):
     """The server is killed mid-message: no confirmation will ever come."""
     server = start_server(student)
-    client = spawn_client(student, server, sentence(random.Random(3), 2000))
+    client = student.spawn("client", server.pid, sentence(3, 2000))
     switches = server.context_switches()
     eventually(lambda: server.context_switches() >= switches + 50 or not client.running, 2.0)
     server.stop()
@@ -547,47 +491,20 @@ def test_client_arguments(student, args):
 
 # ---- what the programs really do: syscall traces -------------------------------------------
 
-CHANNELS = {"pipe", "mkfifo", "socket", "socketpair", "mq_open", "shm_open", "shmget", "shmat",
-            "msgget", "msgsnd", "msgrcv", "semget", "semop", "memfd_create",
-            "process_vm_writev", "process_vm_readv", "ptrace", "pidfd_getfd",
-            "pidfd_send_signal"}
-CHANNEL_TRACE = ("%net,%ipc,%file,%desc,%memory,/^mq_,process_vm_writev,process_vm_readv,"
-                 "ptrace,pidfd_getfd,pidfd_send_signal")
-ANOTHER_PROCESS = re.compile(rb"/proc/(\d+)/(?:task/\d+/)?(?:cmdline|environ|mem|fd/)")
-
-
-def other_channel(program) -> str | None:
-    """A call by which `program` could move a message without signals, shown; or None."""
-    trace = program.trace
-    if other := trace.never(CHANNELS):
-        return other[0].short()
-    for call in trace.calls("mmap", ok=True):
-        if "MAP_SHARED" in call.args_text and call.value(4) != -1:
-            return f"{call.short()} (a shared mapping of a file)"
-    for call in trace.calls("open", ok=True):
-        other_pid = ANOTHER_PROCESS.match(call.argument("pathname") or b"")
-        if other_pid and int(other_pid.group(1)) != program.pid:
-            return f"{call.short()} (another process's arguments, memory or files)"
-    return None
-
-
 def test_signals_only(student, deadline):
     text = b"nothing but signals"
     server = start_server(student, trace=CHANNEL_TRACE)
-    client = spawn_client(student, server, text, trace=f"%signal,{CHANNEL_TRACE}")
+    client = student.spawn("client", server.pid, text, trace=f"%signal,{CHANNEL_TRACE}")
     with contextlib.suppress(Failure):  # delivery is other checks' business
         wait_for(server, client, None, len(server.stdout_bytes), deadline(len(text)))
     for program in (client, server):
         program.signal(signal.SIGKILL)
         program.wait()
     for program in (client, server):
-        if other := other_channel(program):
-            raise Failure(f"{program.name} used {other}: the message must travel as signals "
-                          f"only")
+        if other := other_channels(program.trace):
+            raise Failure(f"{program.name} used {other[0].short()}: the message must travel "
+                          f"as signals only")
     trace = client.trace
-    if written := trace.files_written():
-        raise Failure(f"your client opened a file for writing: {written[0].short()}; the "
-                      f"message must travel as signals only")
     sent = trace.signals_sent()
     for s in sent:
         if s.target != server.pid or s.signal not in ("SIGUSR1", "SIGUSR2", "0"):

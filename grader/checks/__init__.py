@@ -16,22 +16,29 @@ ended: `program.expect_exit(1, within=3, stderr=True, when="with a file at the p
 Waiting: `wait_until(condition, within, what, watch=program)`, `eventually(...)`.
 Facts: `procfs` (threads' states, CPU, wake-ups, fds, pending signals), `expect_idle`,
 `mqueue.Queue` (POSIX message queues), `shm.objects` (shared memory and named semaphores),
-`tcp.listening(port)` (readiness without connecting).
+`tcp.listening(port)` (readiness without connecting), `other_channels(trace, allow=...)`
+(every way to pass data that the assignment does not allow, under CHANNEL_TRACE).
 Feedback text: `show(data)` quotes what was sent, `shorten(text)` keeps a long output's end.
+Conditions: `busy_machine(program)` (CPU hogs, the program stopped now and then). Data:
+`sentence(seed, n)`, `random_bytes(seed, n)`: the same on every run.
 See "Writing an assignment" in README.md for each with an example.
 """
 
 from grader import procfs
 from grader.checks import mqueue, shm, tcp
+from grader.checks.data import random_bytes, sentence
 from grader.checks.idle import Idle, expect_idle, measure_idle
+from grader.checks.load import busy_machine, cpu_hogs, stutter
 from grader.checks.names import Names
 from grader.connection import Connection
 from grader.failure import Failure, Mismatch
 from grader.process import Launcher, Program
-from grader.text import decode, shorten, show
+from grader.text import decode, shorten, show, show_lines
+from grader.trace.channels import CHANNEL_TRACE, other_channels
 from grader.waiting import eventually, wait_until
 
 __all__ = [
+    "CHANNEL_TRACE",
     "Connection",
     "Failure",
     "Idle",
@@ -39,15 +46,22 @@ __all__ = [
     "Mismatch",
     "Names",
     "Program",
+    "busy_machine",
+    "cpu_hogs",
     "decode",
     "eventually",
     "expect_idle",
     "measure_idle",
     "mqueue",
+    "other_channels",
     "procfs",
+    "random_bytes",
+    "sentence",
     "shm",
     "shorten",
     "show",
+    "show_lines",
+    "stutter",
     "tcp",
     "wait_until",
 ]

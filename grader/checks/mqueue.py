@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from grader.failure import Failure
+
 MQUEUE = Path("/dev/mqueue")
 
 
@@ -104,6 +106,13 @@ class Queue:
             st = owner.stat()
             os.chown(queue.path, st.st_uid, st.st_gid)
         return queue
+
+
+def expect_gone(name: str, why: str) -> None:
+    """Fail if queue `name` still exists: its owner should have removed it."""
+    if Queue(name).exists():
+        raise Failure(f"{why}, queue {name} is still in /dev/mqueue",
+                      help="call mq_unlink() on your own queue before exiting")
 
 
 def queues(prefix: str = "/") -> list[str]:

@@ -6,12 +6,14 @@
     assert trace.used("socket", domain="AF_UNIX", type="SOCK_STREAM")
     assert not trace.fds_open_at_exit(), trace.excerpt(["accept", "close"])
 
-Modules, one idea each: `command` (the strace command line, the tracee, stopping it),
+Modules, one idea each: `channels` (every way to pass data, for "nothing but X" checks),
+`command` (the strace command line, the tracee, stopping it),
 `parse` (text to events, fast; strace-parser as fallback and test oracle), `events` (typed
 events, lazy argument decoding), `model` (the Trace and its questions), `syscalls` (what we
 know about calls: argument names, libc aliases, bookkeeping set).
 """
 
+from grader.trace.channels import CHANNEL_TRACE, other_channels
 from grader.trace.command import (
     TracedRun,
     run_traced,
@@ -34,6 +36,7 @@ from grader.trace.model import Trace
 from grader.trace.parse import parse_file, parse_text
 
 __all__ = [
+    "CHANNEL_TRACE",
     "Event",
     "Exit",
     "Raw",
@@ -44,6 +47,7 @@ __all__ = [
     "TracedRun",
     "decode_string",
     "escape_bytes",
+    "other_channels",
     "parse_file",
     "parse_text",
     "run_traced",
