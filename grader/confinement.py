@@ -114,5 +114,11 @@ class Confinement:
     def kill_everything(self) -> None:
         """Kill every process of the student user: the end of a grading run."""
         if self.uid is not None:
-            subprocess.run(["kill", "-KILL", "-1"], user=self.uid, group=self.gid,
-                           extra_groups=[], stderr=subprocess.DEVNULL, check=False)
+            kill_all_of(self.uid, self.gid)
+
+
+def kill_all_of(uid: int, gid: int | None = None) -> None:
+    """Kill every process of user `uid`: `kill -KILL -1` run as that user, which reaches
+    exactly its processes (and cannot be dodged by leaving a group or a session)."""
+    subprocess.run(["kill", "-KILL", "-1"], user=uid, group=uid if gid is None else gid,
+                   extra_groups=[], stderr=subprocess.DEVNULL, check=False)

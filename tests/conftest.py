@@ -14,14 +14,13 @@ hostile submission costs seconds, not a minute of timeouts.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import fcntl
 import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,41 +36,22 @@ from grader.sandbox.local import RUNS, SWEPT, UIDS
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 MARKER = ".test-marker"
-SERVER_ONLY = {"sums_rounds": 50, "client_no_server": 50}  # the second check must still pass
+SERVER_ONLY = ("sums_rounds", "client_no_server")  # the second check must still pass
 both_backends = pytest.mark.parametrize("backend", ["local", "docker"])
 
 if TYPE_CHECKING:
     import docker
 
 
-def _drop_tests(source: str, keep: set[str]) -> str:
-    """checks.py without the test functions of checks not in `keep` (fixtures stay)."""
-    lines = source.splitlines(keepends=True)
-    drop: set[int] = set()
-    for node in ast.parse(source).body:
-        if (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
-                and node.name.removeprefix("test_") not in keep):
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            drop.update(range(first - 1, node.end_lineno))
-    return "".join(line for i, line in enumerate(lines) if i not in drop)
-
-
-def make_tree(snapshot: Path, where: Path, checks: dict[str, float] | None = None,
-              limits: dict[str, float] | None = None) -> Path:
-    """A GRADER_ROOT holding assignment1; `checks` maps the kept check ids to their points."""
+def make_tree(snapshot: Path, where: Path, limits: dict[str, float] | None = None) -> Path:
+    """A GRADER_ROOT holding assignment1, with `limits` over its own. (A test that needs a
+    few checks grades with `only=`, as `grade --only` does.)"""
     original = snapshot / "assignments" / "assignment1"
     rubric = yaml.safe_load((original / "assignment.yaml").read_text())
-    source = (original / "checks.py").read_text()
-    entries = {c["id"]: c for c in rubric["checks"]}
-    if checks is None:
-        checks = {i: c["points"] for i, c in entries.items()}
-    assert abs(sum(checks.values()) - 100) < 1e-9, f"test tree points: {checks}"
-    rubric["checks"] = [{**entries[i], "points": points} for i, points in checks.items()]
     rubric["limits"] = {**rubric.get("limits", {}), **(limits or {})}
     folder = where / "assignments" / "assignment1"
     shutil.copytree(original, folder)
     (folder / "assignment.yaml").write_text(yaml.safe_dump(rubric, sort_keys=False))
-    (folder / "checks.py").write_text(_drop_tests(source, set(checks)))
     (where / "reference").symlink_to(snapshot / "reference")
     return where
 
@@ -116,10 +96,10 @@ def real_tree(monkeypatch) -> Path:
 
 @pytest.fixture
 def small_assignment1(snapshot, tmp_path_factory, monkeypatch) -> Callable[..., Assignment]:
-    """small_assignment1({check: points}, limit=value...): a cut-down assignment1 to grade."""
+    """small_assignment1(limit=value...): assignment1 with other limits, to grade."""
 
-    def make(checks: dict[str, float], **limits: float) -> Assignment:
-        root = make_tree(snapshot, tmp_path_factory.mktemp("root"), checks, limits)
+    def make(**limits: float) -> Assignment:
+        root = make_tree(snapshot, tmp_path_factory.mktemp("root"), limits)
         monkeypatch.setenv("GRADER_ROOT", str(root))
         return load_assignment(root / "assignments" / "assignment1")
 
@@ -373,7 +353,8 @@ def backend() -> str:
 
 @pytest.fixture
 def hostile(request, backend, small_assignment1, unique_submission, bystanders, left_behind):
-    """hostile(tests/submissions name, checks, **limits) -> the report graded on `backend`.
+    """hostile(tests/submissions name, check ids, **limits) -> the report of those checks,
+    graded on `backend`.
 
     Asserts the grading survived: a finished run (no grader error, no blown budget, a report
     with every check asked and none an error), the grader and unrelated processes alive,
@@ -381,10 +362,10 @@ def hostile(request, backend, small_assignment1, unique_submission, bystanders, 
     """
     containers = request.getfixturevalue("containers") if backend == "docker" else None
 
-    def run(name: str, checks: dict[str, float], **limits) -> GradeReport:
+    def run(name: str, checks: Iterable[str], **limits) -> GradeReport:
         folder = unique_submission(name)
-        assignment = small_assignment1(checks, **limits)
-        report = grade(assignment, folder, backend)
+        assignment = small_assignment1(**limits)
+        report = grade(assignment, folder, backend, only=frozenset(checks))
         assert report.backend == backend
         assert grader_trouble(report) == []
         assert report.build.ok, report.build.log

@@ -16,6 +16,7 @@ from grader.confinement import Confinement
 from grader.inside import prepare_sources
 
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+SCORED = SUBMISSIONS / "scored"
 LIMITS = Limits(build_seconds=30)
 
 
@@ -187,3 +188,16 @@ def test_prepare_sources_gives_the_folder_to_the_student_user(tmp_path, prebuilt
     prepare_sources(prebuilt, dest, assignment(dest), 62999, 62999)
     owners = {(p.stat().st_uid, p.stat().st_gid) for p in [dest, *dest.rglob("*")]}
     assert owners == {(62999, 62999)}
+
+
+def test_builds_like_a_students_terminal(tmp_path):
+    """Makefiles call tput and clear (which need TERM) and set CC = clang: they build as they
+    do in a terminal (a 42 minitalk Makefile, tests/submissions/scored/assignment4/)."""
+    folder = tmp_path / "minitalk"
+    shutil.copytree(SCORED / "assignment4" / "minitalk_timer", folder)
+    for binary in ("server", "client"):
+        (folder / binary).unlink(missing_ok=True)
+    result = build_here(folder)
+    assert result.ok, result.log
+    assert "clang -Wall -Wextra -Werror -o server server.c" in result.log
+    assert "minitalk built" in result.log

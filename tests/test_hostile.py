@@ -83,16 +83,18 @@ def test_server_phoning_home(hostile):
 
 
 def test_output_flood_server(hostile):
+    """A server that prints forever is not stopped for it (printing is no crime): its output
+    over the cap is read and thrown away, and its check fails for what it does not do."""
     report = hostile("output_flood", SERVER_ONLY, output_kib=64)
-    flooded = failed_before_serving(report, "your server was stopped: output limit (64 KiB) "
-                                            "exceeded instead of listening on ")
+    flooded = failed_before_serving(report, "could not connect to your server at ")
     transcript = "\n".join(flooded.evidence)
     assert "debug: still starting up" in transcript
-    assert len(transcript) < 4096  # evidence shows the end of the flood, not all of it
+    assert "(output over 64 KiB discarded: " in transcript
+    assert len(transcript) < 4096  # evidence shows the end of what was kept, not all of it
 
 
 def test_daemonizing_server(hostile):
-    report = hostile("daemon", {"sums_rounds": 50, "sigterm_cleanup": 50})
+    report = hostile("daemon", ["sums_rounds", "sigterm_cleanup"])
     # the server itself works; its daemons (one per check) are killed, none survives
     assert [c.status for c in report.checks] == [Status.PASSED, Status.PASSED]
 
@@ -116,9 +118,8 @@ def test_server_writing_outside_its_folder(hostile, no_evil_files):
 
 
 def test_client_killing_everything(hostile):
-    report = hostile("kill_all", {"sums_rounds": 25, "student_client_reference_server": 25,
-                                  "reference_client_student_server": 25,
-                                  "client_no_server": 25})
+    report = hostile("kill_all", ["sums_rounds", "student_client_reference_server",
+                                  "reference_client_student_server", "client_no_server"])
     killer = check(report, "student_client_reference_server")
     assert killer.status is Status.FAILED
     assert killer.feedback.startswith("your client printed '' for input")
@@ -128,6 +129,7 @@ def test_client_killing_everything(hostile):
     assert check(report, "reference_client_student_server").passed  # the grading went on
     no_server = check(report, "client_no_server")
     assert no_server.status is Status.FAILED
-    assert "your client exited with code 0 (expected: exit 1)" in no_server.feedback
+    assert "your client exited with code 0 (expected: exit 1 with a message on stderr)" \
+        in no_server.feedback
     assert check(report, "sums_rounds").passed
 

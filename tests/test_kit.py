@@ -199,3 +199,15 @@ def test_only_names_an_unknown_check(kit):
                                               "words, hangs_sometimes, waits_long, "
                                               "exit_status"):
         grade(kit, kit.reference, only=frozenset({"nope"}))
+
+
+def test_output_over_the_cap_is_discarded_and_named(kit, tmp_path):
+    """A program printing more than the cap keeps running; the check that needed the
+    discarded output says so instead of blaming something else."""
+    report = grade(kit, variant("floods", tmp_path), only=frozenset({"words", "exit_status"}))
+    words, exit_status = report.checks
+    assert words.earned == 0
+    assert "printed more than 16 KiB: the output over that was discarded, and the check " \
+           "could not see it" in words.cases[0].feedback
+    assert any("(output over 16 KiB discarded: " in e for e in words.evidence)
+    assert exit_status.passed  # not stopped for printing: it ran to its exit 0

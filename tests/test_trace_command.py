@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from traced_runs import run_traced, stop
 
-from grader.trace import Trace, run_traced, stop, strace_command, trace_set, tracee_pid
+from grader.trace import Trace, strace_command, trace_set, tracee_pid
 from grader.trace.syscalls import BOOKKEEPING
 
 CHATTY = r"""

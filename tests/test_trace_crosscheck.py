@@ -12,8 +12,9 @@ import subprocess
 import time
 
 import pytest
+from traced_runs import run_traced, stop
 
-from grader.trace import Raw, Syscall, Trace, parse_text, run_traced, stop, strace_command
+from grader.trace import Raw, Syscall, Trace, parse_text, strace_command
 from grader.trace.parse import strace_parser_parse
 
 IPC = r"""

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from traced_runs import run_traced, stop
 
-from grader.trace import Trace, run_traced, stop, strace_command, tracee_pid
+from grader.trace import Trace, strace_command, tracee_pid
 
 SERVER = r"""
 #include <stdio.h>

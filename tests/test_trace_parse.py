@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from traced_runs import run_traced, stop
 
 from grader.trace import (
     Exit,
@@ -22,8 +23,6 @@ from grader.trace import (
     Syscall,
     Trace,
     parse_text,
-    run_traced,
-    stop,
     strace_command,
     tracee_pid,
 )

@@ -27,6 +27,7 @@ class Sandbox(ABC):
     name: str
     python: str = "python3"  # how the grader is started inside
     notes: list[str]         # caveats worth a line in the report ("no network namespace")
+    uid: int | None = None   # the user id student code runs as (None: as the harness)
 
     @abstractmethod
     def prepare(self) -> None: ...
@@ -37,7 +38,7 @@ class Sandbox(ABC):
 
     @abstractmethod
     def run(self, argv: list[str], timeout: float) -> RunOutcome:
-        """Run argv in the work folder, as the harness; the student user id is `uid_args()`."""
+        """Run argv in the work folder, as the harness; the student user id is `student_args()`."""
 
     @abstractmethod
     def copy_out(self, name: str, dest: Path) -> bool:
@@ -48,7 +49,7 @@ class Sandbox(ABC):
 
     def student_args(self) -> list[str]:
         """Arguments telling grader.inside which user student code runs as."""
-        return []
+        return [] if self.uid is None else ["--uid", str(self.uid), "--gid", str(self.uid)]
 
     def __enter__(self) -> Sandbox:
         self.prepare()

@@ -229,9 +229,6 @@ class DockerSandbox(Sandbox):
 
     # ---- running --------------------------------------------------------------------------
 
-    def student_args(self) -> list[str]:
-        return [] if self.uid is None else ["--uid", str(self.uid), "--gid", str(self.uid)]
-
     def run(self, argv: list[str], timeout: float) -> RunOutcome:
         """Run argv as root in /work; at the deadline the whole container is killed."""
         tail: deque[bytes] = deque()

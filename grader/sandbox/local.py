@@ -22,12 +22,14 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from functools import cache
 from pathlib import Path
 
+from grader.confinement import kill_all_of
 from grader.memory import MemoryCgroup
 from grader.sandbox.base import RunOutcome, Sandbox
 
@@ -104,9 +106,6 @@ class LocalSandbox(Sandbox):
             return uid
         raise RuntimeError(f"all {len(UIDS)} sandbox user ids are in use")
 
-    def student_args(self) -> list[str]:
-        return [] if self.uid is None else ["--uid", str(self.uid), "--gid", str(self.uid)]
-
     def copy_in(self, source: Path, name: str) -> None:
         shutil.copytree(source, self.root / name, symlinks=True)
 
@@ -135,8 +134,7 @@ class LocalSandbox(Sandbox):
 
     def destroy(self) -> None:
         if self.uid is not None:
-            subprocess.run(["kill", "-KILL", "-1"], user=self.uid, group=self.uid,
-                           extra_groups=[], stderr=subprocess.DEVNULL, check=False)
+            kill_all_of(self.uid)
             self._sweep_temp_dirs()
         if self.root is not None:
             MemoryCgroup.remove(self.root.name)  # created by grader.inside, named after us
@@ -192,5 +190,5 @@ def _remove_orphaned_runs() -> None:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, 9)
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

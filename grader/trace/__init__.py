@@ -15,9 +15,6 @@ know about calls: argument names, libc aliases, bookkeeping set).
 
 from grader.trace.channels import CHANNEL_TRACE, other_channels
 from grader.trace.command import (
-    TracedRun,
-    run_traced,
-    stop,
     strace_command,
     trace_set,
     tracee_pid,
@@ -44,14 +41,11 @@ __all__ = [
     "Signal",
     "Syscall",
     "Trace",
-    "TracedRun",
     "decode_string",
     "escape_bytes",
     "other_channels",
     "parse_file",
     "parse_text",
-    "run_traced",
-    "stop",
     "strace_command",
     "trace_set",
     "tracee_pid",

@@ -72,7 +72,7 @@ def decode_string(token: str) -> bytes | None:
     """The bytes of a strace string argument (`"\\x68\\x69"...`), None if it is not one.
 
     A leading `@` (abstract UNIX socket name) becomes a NUL byte, as in the kernel.
-    A trailing `...` (string cut at the -s limit) is dropped: see `is_truncated`.
+    A trailing `...` (a string strace cut at its -s limit) is dropped.
     """
     token = token.strip()
     prefix = b""
@@ -87,11 +87,6 @@ def decode_string(token: str) -> bytes | None:
     if _HEX_BODY.fullmatch(body):
         return prefix + bytes.fromhex(body.replace("\\x", ""))
     return prefix + codecs.escape_decode(body.encode("latin-1"))[0]
-
-
-def is_truncated(token: str) -> bool:
-    """True if strace cut this string at its -s limit (printed `"..."...`)."""
-    return token.rstrip().endswith('"...')
 
 
 def escape_bytes(data: bytes, limit: int = 24) -> str:

@@ -42,7 +42,7 @@ from grader.trace.events import (
     struct_fields,
     token_value,
 )
-from grader.trace.parse import Fallback, no_gc, parse_file, parse_text
+from grader.trace.parse import Fallback, no_gc, parse_file
 from grader.trace.syscalls import (
     ALIASES,
     ARG_NAMES,
@@ -138,11 +138,6 @@ class Trace:
                     self.events[index:]
                 self._by_name = self._tgid = self._processes = None
                 return
-
-    @classmethod
-    def parse(cls, text: str, pid: int | None = None, main_pid: int | None = None) -> Trace:
-        """A Trace from strace text: one -ff file of task `pid`, or -f output if pid is None."""
-        return cls(parse_text(text, pid, Fallback()), main_pid)
 
     # ---- who is in it ---------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-/* Hostile server: prints forever before ever listening. The output limit stops it. */
+/* Hostile server: prints forever and never listens. What it prints over the output cap is
+ * discarded; its check fails because it never serves. */
 #include <stdio.h>
 
 int main(void)
