@@ -90,7 +90,7 @@ def _run(argv: list[str], folder: Path, confinement: Confinement, log, budget: f
     """Run one build command; None when it succeeded, else why it did not."""
     if budget <= 0:
         return "build time limit reached"
-    proc = subprocess.Popen([*confinement.prefix(), *argv], cwd=folder, stdout=log,
+    proc = subprocess.Popen([*confinement.prefix(folder), *argv], cwd=folder, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env={**DEFAULT_ENV, "HOME": str(folder)}, start_new_session=True)
     try:

@@ -1,10 +1,11 @@
 """How student code is held: the user it runs as, its limits, its memory cgroup, and the
 environment it starts with (a student's terminal: TERM set, a plain PATH).
 
-A program's command line is `entry() + [strace ...] + prefix() + program`: the harness side
-(joining the cgroup, strace) runs as the harness, and only then does `setpriv` drop to the
-student user and `prlimit` set the limits. So student code never owns its tracer or its
-trace files, and no preexec_fn runs in a threaded process.
+A program's command line is `entry() + [strace ...] + prefix(cwd) + program`: the harness
+side (joining the cgroup, strace) runs as the harness, then the program enters the jail
+(grader/jail.py, where there is one), and only then does `setpriv` drop to the student user
+and `prlimit` set the limits. So student code never owns its tracer or its trace files, sees
+only what the jail shows, and no preexec_fn runs in a threaded process.
 
 Leftovers. A program that double-forks and calls setsid() leaves its process group, so
 killing the group at the end of a check misses it. The harness is a child subreaper
@@ -22,9 +23,11 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from grader import procfs
 from grader.assignment import Limits
+from grader.jail import Jail
 from grader.memory import MemoryCgroup
 
 DEFAULT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
@@ -43,20 +46,23 @@ def become_subreaper() -> None:
 
 @dataclass(frozen=True)
 class Confinement:
-    """Resource limits, the user student code runs as (None: as we are), and the memory
-    cgroup that limits it (None: an address-space rlimit does)."""
+    """Resource limits, the user student code runs as (None: as we are), the memory cgroup
+    that limits it (None: an address-space rlimit does), and the jail it sees the file system
+    through (None: the whole of it, or the container's)."""
 
     limits: Limits
     uid: int | None = None
     gid: int | None = None
     memory: MemoryCgroup | None = None
+    jail: Jail | None = None
 
     def entry(self) -> list[str]:
         """The harness-side start: into the memory cgroup, so everything after counts."""
         return self.memory.join_prefix() if self.memory else []
 
-    def prefix(self) -> list[str]:
-        """The student-side start: drop to the student user, set the limits, exec."""
+    def prefix(self, cwd: Path) -> list[str]:
+        """The student-side start, in folder `cwd`: into the jail, drop to the student user,
+        set the limits, exec."""
         lim = self.limits
         # Our own cgroup limits exactly; a container's is shared with the harness, so there
         # the per-process rlimit stays and the container's limit is the backstop.
@@ -66,7 +72,9 @@ class Confinement:
         drop = [] if self.uid is None else [
             "setpriv", f"--reuid={self.uid}", f"--regid={gid}", "--clear-groups",
             "--no-new-privs", "--"]
+        jail = self.jail.prefix(cwd) if self.jail else []
         return [
+            *jail,
             *drop,
             "env", "--default-signal",  # even if the grader was started with SIGINT ignored
             "prlimit",

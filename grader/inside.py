@@ -3,6 +3,14 @@
 Every backend runs exactly this (`python -m grader.inside ...`), so a score never depends on
 where it was computed. Whatever happens, a report is written.
 
+What student code may see of the run folder (the work folder, mode 711: no listing):
+  build/student/   its own sources and build, owned by the student user
+  reference-bin/   the reference programs, executable and not readable (711)
+  checks/<id>/     each check's working folder, owned by the student user
+and nothing else: the reference sources are built as root in build/reference/ (700), the
+checks' results and logs go to private/ (700), the report is written at the end. On the local
+backend student code also runs in a jail (grader/jail.py) that hides the rest of the machine.
+
     python -m grader.inside assignment1 submission --out report.json [--uid N --gid N]
                             [--only CHECK,CHECK] [-k EXPR]
 
@@ -24,7 +32,7 @@ import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -33,8 +41,9 @@ from grader.assignment import Assignment, CheckSpec, find_assignment
 from grader.build import build
 from grader.checks.plugin import CheckSession
 from grader.confinement import Confinement, become_subreaper
+from grader.jail import Jail, JailError
 from grader.memory import MemoryCgroup
-from grader.report import CheckResult, GradeReport, Status, failed_run
+from grader.report import BuildResult, CheckResult, GradeReport, Status, failed_run
 
 
 def prepare_sources(source: Path, dest: Path, assignment: Assignment, uid: int | None,
@@ -44,7 +53,8 @@ def prepare_sources(source: Path, dest: Path, assignment: Assignment, uid: int |
     Prebuilt programs and object files are removed so that `make` cannot skip the build and
     run binaries compiled somewhere else.
     """
-    shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns("mutants"))
+    shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns("mutants"),
+                    dirs_exist_ok=True)
     for program in assignment.programs:
         (dest / program).unlink(missing_ok=True)
     for stale in dest.rglob("*.o"):
@@ -65,8 +75,10 @@ class Run:
         self.confinement = confinement
         self.keyword = keyword
         self.student = work / "build" / "student"
-        self.reference = work / "build" / "reference"
+        self.reference_build = work / "build" / "reference"
+        self.reference = work / "reference-bin"
         self.checks_root = work / "checks"
+        self.private = work / "private"
 
     def run_checks(self, checks: tuple[CheckSpec, ...]) -> list[CheckResult]:
         """Run `checks`: the concurrent ones each in a lane process, the others here, one
@@ -102,7 +114,7 @@ class Run:
         return session.results()
 
     def _start_lane(self, check: CheckSpec) -> tuple[subprocess.Popen, Path]:
-        out = self.work / f"lane-{check.id}.json"
+        out = self.private / f"lane-{check.id}.json"
         conf = self.confinement
         argv = [sys.executable, "-m", "grader.inside", self.assignment.id, str(self.work),
                 "--lane", "--out", str(out), "--only", check.id]
@@ -110,9 +122,11 @@ class Run:
             argv += ["--uid", str(conf.uid), "--gid", str(conf.gid)]
         if conf.memory is not None and conf.memory.own:
             argv += ["--cgroup", str(conf.memory.path)]
+        if conf.jail is not None:
+            argv += ["--jail", str(conf.jail.root)]
         if self.keyword:
             argv += ["-k", self.keyword]
-        log = open(self.work / f"lane-{check.id}.log", "wb")  # noqa: SIM115 (the lane's)
+        log = open(self.private / f"lane-{check.id}.log", "wb")  # noqa: SIM115 (the lane's)
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=self.work)
         log.close()
@@ -129,7 +143,7 @@ class Run:
         try:
             return [CheckResult.from_dict(r) for r in json.loads(out.read_text())]
         except (OSError, ValueError, TypeError, KeyError):
-            log = self.work / f"lane-{check.id}.log"
+            log = self.private / f"lane-{check.id}.log"
             tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
             return [CheckResult.unearned(check, f"the check could not run: its process "
                                                 f"ended without results: {tail}",
@@ -143,10 +157,12 @@ def grade_here(run: Run, submission: Path, backend: str,
     assignment, confinement = run.assignment, run.confinement
     uid, gid = confinement.uid, confinement.gid
     prepare_sources(submission, run.student, assignment, uid, gid)
-    prepare_sources(assignment.reference, run.reference, assignment, uid, gid)
+    prepare_sources(assignment.reference, run.reference_build, assignment, None, None)
+    run.reference_build.chmod(0o700)
+    trusted = Confinement(confinement.limits)  # the reference: our own code, built as we are
     with ThreadPoolExecutor(2) as pool:  # the two builds are independent: overlap them
         student_build = pool.submit(build, run.student, assignment, confinement)
-        reference_build = pool.submit(build, run.reference, assignment, confinement).result()
+        reference_build = pool.submit(build_reference, run, trusted).result()
         built = student_build.result()
     checks = assignment.select(only)
     report = GradeReport(assignment.id, assignment.title, submission.name, built, [],
@@ -163,6 +179,26 @@ def grade_here(run: Run, submission: Path, backend: str,
     return report
 
 
+def build_reference(run: Run, confinement: Confinement):
+    """Build the reference (or take its programs as they are, when it comes built: a student
+    kit ships binaries only), and leave only its programs where student code can run them."""
+    programs = [run.reference_build / p for p in run.assignment.programs]
+    source = run.assignment.reference
+    prebuilt = (all(os.access(source / p.name, os.X_OK) for p in programs)
+                and not any(source.glob("*.c")) and not any(source.glob("[Mm]akefile")))
+    if prebuilt:
+        for program in programs:
+            shutil.copy(source / program.name, program)
+        result = BuildResult(True, "(prebuilt)")
+    else:
+        result = build(run.reference_build, run.assignment, confinement)
+    if result.ok:
+        for program in programs:
+            shutil.copy(program, run.reference / program.name)
+            (run.reference / program.name).chmod(0o711)  # run it, never read it
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.inside")
     parser.add_argument("assignment")
@@ -176,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", dest="keyword", help="pytest -k expression over check names")
     parser.add_argument("--lane", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cgroup", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--jail", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     assignment = find_assignment(args.assignment)
     only = frozenset(args.only.split(",")) if args.only else None
@@ -186,8 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     memory = (MemoryCgroup.create(work.name, assignment.limits.memory_mib << 20)
               or MemoryCgroup.current())
     confinement = Confinement(assignment.limits, args.uid, args.gid, memory)
+    notes = []
     try:
         run = Run(assignment, work, confinement, args.keyword)
+        jail, why = prepare_folders(run, jailed=args.backend == "local")
+        if why:
+            notes.append(why)
+        run.confinement = confinement = replace(confinement, jail=jail)
         report = grade_here(run, args.submission.resolve(), args.backend, only)
     except Exception as error:  # the run must still write a report
         traceback.print_exc()
@@ -198,8 +240,27 @@ def main(argv: list[str] | None = None) -> int:
                                           f"{str(error)[:500]}")
     finally:
         confinement.kill_everything()
+    report.notes += notes
     report.save(args.out)
     return 0
+
+
+def prepare_folders(run: Run, jailed: bool) -> tuple[Jail | None, str | None]:
+    """The run's folders, with the modes the module docstring gives, and the jail (local
+    backend, as root): returns it, or None and why there is none."""
+    run.work.chmod(0o711)
+    for folder in (run.work / "build", run.reference, run.checks_root):
+        folder.mkdir(mode=0o711, exist_ok=True)
+        folder.chmod(0o711)
+    run.private.mkdir(mode=0o700, exist_ok=True)
+    if not jailed or run.confinement.uid is None:
+        return None, None
+    run.student.mkdir(parents=True, exist_ok=True)
+    try:
+        return Jail.make(run.work / "jail", [run.student, run.reference, run.checks_root]), None
+    except (JailError, OSError) as error:
+        return None, (f"local sandbox: no jail for student code ({error}): it could read the "
+                      f"files of this machine that every user may read")
 
 
 def _lane(args: argparse.Namespace, assignment: Assignment, only: frozenset[str] | None
@@ -207,7 +268,8 @@ def _lane(args: argparse.Namespace, assignment: Assignment, only: frozenset[str]
     """Run some checks on the builds of the grading run in `args.submission` (its work
     folder); write their results as a JSON list."""
     memory = MemoryCgroup(args.cgroup, own=True) if args.cgroup else MemoryCgroup.current()
-    confinement = Confinement(assignment.limits, args.uid, args.gid, memory)
+    jail = Jail(args.jail) if args.jail else None
+    confinement = Confinement(assignment.limits, args.uid, args.gid, memory, jail)
     run = Run(assignment, args.submission.resolve(), confinement, args.keyword)
     results = run.run_here(only or frozenset())
     args.out.write_text(json.dumps([asdict(r) for r in results]))

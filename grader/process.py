@@ -119,7 +119,7 @@ class Program:
         stderr_r, stderr_w = os.pipe()
         try:
             popen = subprocess.Popen(
-                [*confinement.entry(), *wrapper, *confinement.prefix(), *argv],
+                [*confinement.entry(), *wrapper, *confinement.prefix(cwd), *argv],
                 stdin=stdin_r, stdout=slave, stderr=stderr_w,
                 cwd=cwd, env={**DEFAULT_ENV, "HOME": str(cwd), **(env or {})},
                 start_new_session=True, close_fds=True,

@@ -73,8 +73,10 @@ def test_failing_check_feedback_and_evidence(assignment1, submission, left_behin
     check = next(c for c in report.checks if c.id == "sigterm_cleanup")
     assert check.status is Status.FAILED
     assert check.earned == 0
-    assert check.feedback.startswith("after SIGTERM between two clients, ")
+    assert check.feedback.startswith("4 of 4 cases failed; SIGTERM between two clients: "
+                                     "after SIGTERM between two clients, ")
     assert check.feedback.endswith("still exists: unlink it")
+    assert [c.passed for c in check.cases] == [False] * 4
     assert any("exited with code 0" in t for t in check.evidence)
     assert report.score == 100 - check.points
     assert left_behind(folder) == []

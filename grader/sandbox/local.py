@@ -115,8 +115,7 @@ class LocalSandbox(Sandbox):
             proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", *isolation()[0], *argv],
                                     cwd=self.root, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True,
-                                    env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                                    start_new_session=True, env=harness_environment())
             try:
                 code: int | None = proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -161,6 +160,17 @@ class LocalSandbox(Sandbox):
                         entry.unlink(missing_ok=True)
         if left:
             self.notes.append(f"removed files your programs left behind: {', '.join(left[:5])}")
+
+
+HARNESS_ENV = ("PATH", "LANG", "LC_ALL", "GRADER_ROOT", "IPC_GRADER_TRACING", "VIRTUAL_ENV",
+               "PYTHONPATH")
+"""What the grading run inherits of the grader's environment: what it needs to start, and
+nothing else (no keys, tokens or database URLs of a `grade serve`)."""
+
+
+def harness_environment() -> dict[str, str]:
+    kept = {name: os.environ[name] for name in HARNESS_ENV if name in os.environ}
+    return {**kept, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _lock(folder: Path) -> int | None:
