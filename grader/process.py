@@ -352,7 +352,8 @@ class Program:
                           help=help)
         if isinstance(stderr, str) and not re.search(stderr, said):
             raise Failure(f"{lead}{self.name} exited {status}, but its message on stderr does "
-                          f"not match what was expected: {show(said[-200:], 200)}", help=help)
+                          f"not say {stderr!r}: {show(said[-200:], 200) if said else 'nothing'}",
+                          help=help)
         return self
 
     def stderr_note(self) -> str:

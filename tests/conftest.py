@@ -279,10 +279,13 @@ def docker_image() -> str:
     """The grading image, current with this tree (the engine is started if it is not).
 
     docker/build-image.sh rebuilds it only when one of its inputs changed."""
+    lock = open("/tmp/ipc-grader-tests-docker-image.lock", "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)  # test workers in parallel (xdist) build it once
     for script in ("start-dockerd.sh", "build-image.sh"):
         done = subprocess.run([REPO / "docker" / script], capture_output=True, text=True,
                               timeout=900, check=False)
         assert done.returncode == 0, f"docker/{script} failed:\n{done.stderr[-3000:]}"
+    lock.close()
     return image_name()
 
 

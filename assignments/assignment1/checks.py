@@ -358,7 +358,8 @@ def test_accepted_fds_closed(student, path, connect):
 def test_server_reports_socket_failure(student, path, fault):
     call, error = fault.split(":")[0], fault.split("=")[1]
     server = student.spawn("server", path, inject=[fault])
-    server.expect_exit(1, within=EXIT_DEADLINE, stderr=True, when=f"when {call}() fails ({error})")
+    server.expect_exit(1, within=EXIT_DEADLINE, stderr=call, when=f"when {call}() fails ({error})",
+                       help=f"name the failing call on stderr: perror(\"{call}\")")
 
 
 @pytest.mark.parametrize("error", ["ECONNREFUSED", "EACCES", "EAGAIN"])

@@ -185,7 +185,7 @@ def test_arrives_while_stdin_idle(student, reference, own, peer, names):
                                         "into your chat", help=advice)
     for i in range(8):  # a steady stream: never quiet for long
         ref.sendline(f"tick {i}")
-        chat.expect_line(f"tick {i}", 0.5, why="the reference chat sends a line every 0.15 s",
+        chat.expect_line(f"tick {i}", 1.0, why="the reference chat sends a line every 0.15 s",
                          help="print each message as it comes")
         time.sleep(0.15)  # the stream's pace: the scenario, not a wait for an event
     own, peer = names.queue(), names.queue()  # now with stdout a pipe: stdio buffers blocks
@@ -332,7 +332,6 @@ def test_signal_cleanup(student, reference, own, peer, case):
         chat, ref = with_reference(student, reference, own, peer)
         chat.sendline("about to be signalled")
         ref.expect_line("about to be signalled", EXPECT)
-        chat.signal(sig)
     else:
         chat = student.spawn("chat", own, peer, name="your chat (waiting for its peer)")
         waiting_for_peer(chat, own)
@@ -343,11 +342,11 @@ def test_signal_cleanup(student, reference, own, peer, case):
             raise Failure(f"while waiting for its peer, your chat created the peer's queue "
                           f"{peer}", help="open the peer's queue without O_CREAT, and retry "
                                           "while it fails with ENOENT")
-        if sig == signal.SIGINT:
-            chat.steps.add("SIGINT sent to the process group of your chat (Ctrl-C)")
-            os.killpg(os.getpgid(chat.popen.pid), sig)
-        else:
-            chat.signal(sig)
+    if sig == signal.SIGINT:  # Ctrl-C: the whole process group
+        chat.steps.add("SIGINT sent to the process group of your chat (Ctrl-C)")
+        os.killpg(chat.popen.pid, sig)
+    else:  # kill PID: the process started
+        chat.signal(sig)
     chat.expect_exit(0, within=EXIT_DEADLINE, when=f"on {case}")
     expect_gone(own, f"after {case}")
 
