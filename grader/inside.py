@@ -98,8 +98,9 @@ class Run:
         self.checks_root.mkdir(exist_ok=True)
         session = CheckSession(self.assignment, self.student, self.reference, self.checks_root,
                                self.confinement, only)
-        args = [str(self.assignment.checks_file), "-p", "no:cacheprovider", "-p",
-                "no:randomly", "-o", "python_files=checks.py", "-o", "python_functions=test_*",
+        args = [str(self.assignment.checks_file), "-c", os.devnull,  # no project's config
+                "-p", "no:cacheprovider", "-p", "no:randomly",
+                "-o", "python_files=checks.py", "-o", "python_functions=test_*",
                 "--rootdir", str(self.assignment.folder), "-q", "--no-header",
                 "-W", "ignore::pytest.PytestAssertRewriteWarning"]
         if self.keyword:
@@ -108,9 +109,13 @@ class Run:
         os.umask(0)  # files a check creates (a stale socket, a decoy file) are usable by students
         log = io.StringIO()
         with contextlib.redirect_stdout(log):
-            pytest.main(args, plugins=[session])
+            code = pytest.main(args, plugins=[session])
         if session.problems:
             raise RuntimeError(session.problems[0])
+        if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                        pytest.ExitCode.NO_TESTS_COLLECTED):
+            raise RuntimeError(f"pytest could not run the checks ({code!r}): "
+                               f"{log.getvalue().strip()[-500:]}")
         return session.results()
 
     def _start_lane(self, check: CheckSpec) -> tuple[subprocess.Popen, Path]:

@@ -211,3 +211,12 @@ def test_output_over_the_cap_is_discarded_and_named(kit, tmp_path):
            "could not see it" in words.cases[0].feedback
     assert any("(output over 16 KiB discarded: " in e for e in words.evidence)
     assert exit_status.passed  # not stopped for printing: it ran to its exit 0
+
+
+def test_a_projects_pytest_settings_do_not_reach_the_checks(kit, tmp_path):
+    """The checks run with pytest's defaults, whatever pytest configuration lies above the
+    assignment (a repository's own, with options a grading cannot take)."""
+    root = kit.folder.parent.parent
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-n 2 -x"\n')
+    report = grade(kit, kit.reference, only=frozenset({"exit_status"}))
+    assert [(c.id, c.passed) for c in report.checks] == [("exit_status", True)]
