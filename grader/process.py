@@ -20,7 +20,9 @@ a regex on the output, a connect() that succeeds, an exit; never a fixed sleep.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import queue
 import re
 import select
 import signal
@@ -46,12 +48,14 @@ bench/trace_overhead.py uses it to measure what tracing costs. Trace checks then
 
 
 class _Capture:
-    """Drains one file descriptor in a thread; keeps the first `cap` bytes, counts the rest."""
+    """Drains one file descriptor in a thread; keeps the first `cap` bytes, counts the rest,
+    and with `digest` hashes every byte (all of a large output is compared that way)."""
 
-    def __init__(self, fd: int, cap: int):
+    def __init__(self, fd: int, cap: int, digest: bool = False):
         self.data = bytearray()
         self.cap = cap
         self.discarded = 0
+        self.digest = hashlib.sha256() if digest else None
         self.closed = False
         self.changed = threading.Condition()
         self._thread = threading.Thread(target=self._drain, args=(fd,), daemon=True)
@@ -70,6 +74,8 @@ class _Capture:
                     room = max(self.cap - len(self.data), 0)
                     self.data += chunk[:room]
                     self.discarded += max(len(chunk) - room, 0)
+                    if self.digest is not None:
+                        self.digest.update(chunk)
                     self.changed.notify_all()
         finally:
             os.close(fd)
@@ -100,16 +106,22 @@ class Program:
     memory: MemoryCgroup | None = None
     _oom_baseline: int = 0
     stopped: bool = False  # killed by the grader (end of check), not by a limit
+    started_at: float = 0.0  # time.monotonic() at its start...
+    exited_at: float | None = None  # ...and at its exit, to the millisecond (a waiter thread)
+    _exited: threading.Event = field(default_factory=threading.Event)
+    _feed: queue.Queue | None = None
 
     @classmethod
     def start(cls, name: str, argv: list[str], *, cwd: Path, confinement: Confinement,
               trace_prefix: Path | None = None, wrapper: Sequence[str] = (),
               env: dict[str, str] | None = None, terminal: bool = True,
-              steps: StepLog | None = None) -> Program:
+              digest: bool = False, steps: StepLog | None = None) -> Program:
         """Start `wrapper + argv` (the wrapper: strace, when traced); `argv` is what feedback
         shows as the command. `terminal=False` gives stdout a pipe instead of a pty, as in
         `./chat | cat`: C's stdio then buffers whole blocks, and only a program that flushes
-        its lines shows them in time."""
+        its lines shows them in time. `digest=True` (a pipe too) also hashes all of stdout,
+        beyond the output cap: `stdout_digest` and `stdout_size` judge gigabytes exactly."""
+        terminal = terminal and not digest
         if terminal:
             master, slave = os.openpty()
             tty.setraw(slave)  # output bytes arrive exactly as written: no "\n" -> "\r\n"
@@ -139,9 +151,18 @@ class Program:
                       trace_prefix=trace_prefix, steps=steps, _stdin=stdin_w, memory=memory,
                       _oom_baseline=memory.oom_kills() if memory else 0)
         cap = confinement.limits.output_kib * 1024
-        program._stdout = _Capture(master, cap)
+        program._stdout = _Capture(master, cap, digest)
         program._stderr = _Capture(stderr_r, cap)
+        program.started_at = time.monotonic()
+        threading.Thread(target=program._await_exit, daemon=True).start()
         return program
+
+    def _await_exit(self) -> None:
+        """The waiter thread: blocks in waitpid(), so the exit is known (and the process
+        reaped) the moment it happens, not at the next poll."""
+        self.popen.wait()
+        self.exited_at = time.monotonic()
+        self._exited.set()
 
     # ---- identity -------------------------------------------------------------------------
 
@@ -188,6 +209,42 @@ class Program:
     def sendline(self, line: str = "") -> None:
         self.send(line + "\n")
 
+    def feed(self, data: bytes, *, then_close: bool = False) -> None:
+        """Write `data` to stdin in the background (in order with earlier feeds), so a check
+        goes on while the program reads megabytes at its own pace; `then_close` closes stdin
+        once all is written. Do not mix with send() on the same program."""
+        if self._feed is None:
+            self._feed = queue.Queue()
+            threading.Thread(target=self._feeder, daemon=True).start()
+        self.steps.sent(f"{self.name}'s stdin (in the background)", data[:200])
+        self._feed.put(data)
+        if then_close:
+            self._feed.put(None)
+
+    def wait_fed(self, timeout: float | None = None) -> bool:
+        """Until everything fed so far is written (read by the program, or in its pipe)."""
+        if self._feed is None:
+            return True
+        deadline = time.monotonic() + (timeout or self.limits.check_seconds)
+        while self._feed.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def _feeder(self) -> None:
+        while (data := self._feed.get()) is not None and data is not ...:
+            with contextlib.suppress(Failure):  # the program stopped reading: it ends or not
+                self.send(data, timeout=3600)
+            self._feed.task_done()
+        if data is None:
+            self.close_stdin()
+        self._feed.task_done()
+
+    def _end_feed(self) -> None:
+        if self._feed is not None:
+            self._feed.put(...)  # the feeder ends: a program that is gone reads nothing
+
     def close_stdin(self) -> None:
         """End of input: the program's next read() returns 0."""
         if self._stdin is not None:
@@ -210,6 +267,18 @@ class Program:
     def stderr(self) -> str:
         with self._stderr.changed:
             return decode(bytes(self._stderr.data))
+
+    @property
+    def stdout_digest(self) -> str:
+        """sha256 (hex) of everything printed on stdout so far (with spawn(digest=True))."""
+        with self._stdout.changed:
+            return self._stdout.digest.hexdigest()
+
+    @property
+    def stdout_size(self) -> int:
+        """Bytes printed on stdout so far, those over the cap included."""
+        with self._stdout.changed:
+            return len(self._stdout.data) + self._stdout.discarded
 
     @property
     def output_discarded(self) -> int:
@@ -249,7 +318,7 @@ class Program:
         wanted = what or pattern
         context = f" ({why})" if why else ""
         if capture.closed:
-            self.popen.wait()
+            self._exited.wait()
             reason = f"{self.name} {self.describe_exit()} before printing {wanted}{context}"
         else:
             reason = f"{self.name} did not print {wanted} within {budget:g} s{context}"
@@ -314,10 +383,8 @@ class Program:
     def wait(self, timeout: float | None = None) -> Program:
         """Wait for exit (and for its output to drain); fail if it outlives `timeout`."""
         budget = timeout or self.limits.check_seconds
-        try:
-            self.popen.wait(budget)
-        except subprocess.TimeoutExpired:
-            raise Failure(f"{self.name} did not exit within {budget:g} s") from None
+        if not self._exited.wait(budget):
+            raise Failure(f"{self.name} did not exit within {budget:g} s")
         self.close_stdin()
         self._join_captures()  # a leftover child may hold the pipes; stop() will end it
         self.steps.add(f"{self.name} {self.describe_exit()}")
@@ -363,7 +430,7 @@ class Program:
 
     @property
     def running(self) -> bool:
-        return self.popen.poll() is None
+        return not self._exited.is_set()
 
     @property
     def exit_code(self) -> int | None:
@@ -377,7 +444,7 @@ class Program:
 
     def _exit_status(self) -> int | None:
         """returncode, but a traced program's own status comes from its trace."""
-        code = self.popen.poll()
+        code = self.popen.returncode if self._exited.is_set() else None
         if code is None or self.trace_prefix is None:
             return code
         traced = self.trace.exit_status()  # the main process: the tracee
@@ -413,18 +480,29 @@ class Program:
         """User + system CPU time used so far by all its threads (nanosecond precision)."""
         return procfs.cpu_ns(self.pid) / 1e9
 
-    def wait_idle(self, timeout: float = 1.0) -> bool:
-        """Wait until every thread of the program's process group sleeps (state S).
+    def wait_idle(self, timeout: float = 1.0, steady: float = 0.0) -> bool:
+        """Wait until every thread of the program's process group sleeps (state S), for
+        `steady` seconds in a row if given.
 
         A blocked read()/accept()/pause() means the program consumed what it was sent and
         waits for more: the event a check needs before its next step (one byte per read, an
-        fd count after the last connection). False if it stayed busy for `timeout` seconds.
+        fd count after the last connection). Right after its start a program may look asleep
+        before it has done anything: `steady` (say 0.05) waits until it stays so. False if
+        it stayed busy for `timeout` seconds; True at once if it has ended.
         """
         pgid = self.popen.pid
         deadline = time.monotonic() + timeout
-        while not procfs.group_in_states(pgid, {"S", "T", "Z", "X", "I"}):  # "t": strace stop
-            if time.monotonic() > deadline or not self.running:
-                return not self.running
+        asleep_since = None
+        while self.running:
+            now = time.monotonic()
+            if procfs.group_in_states(pgid, {"S", "T", "Z", "X", "I"}):  # "t": strace stop
+                asleep_since = asleep_since or now
+                if now - asleep_since >= steady:
+                    return True
+            else:
+                asleep_since = None
+            if now > deadline:
+                return False
             time.sleep(0.0005)
         return True
 
@@ -458,7 +536,8 @@ class Program:
     def reap(self) -> None:
         """Kill and collect: called for every program when its check ends, pass or fail."""
         self.stop()
-        self.popen.wait()
+        self._exited.wait()
+        self._end_feed()
         self.close_stdin()
         self._join_captures()
 
@@ -477,7 +556,7 @@ class Program:
         if self._trace is None:
             from grader.trace import Trace
 
-            if self.popen.poll() is None:
+            if self.running:
                 raise RuntimeError("read a program's trace after it has exited")
             self._trace = Trace.load(self.trace_prefix, main_pid=self._tracee,
                                      program=self.argv[0])
@@ -528,11 +607,13 @@ class Launcher:
 
     def spawn(self, program: str, *args: str | bytes | int,
               trace: str | Sequence[str] | None = None, inject: Sequence[str] = (),
-              name: str | None = None, terminal: bool = True) -> Program:
+              name: str | None = None, terminal: bool = True,
+              digest: bool = False) -> Program:
         """Start `program args...`; with `trace`, under strace limited to those syscalls.
 
         `name` is how feedback calls it (default: "your server"); "chat A" tells two apart.
-        `terminal=False`: stdout is a pipe, not a terminal (see Program.start)."""
+        `terminal=False`: stdout is a pipe, not a terminal; `digest=True`: a pipe whose
+        every byte is hashed (see Program.start)."""
         argv = [str(self.path(program)), *map(_argument, args)]
         prefix, wrapper = None, []
         if not TRACING and not inject:
@@ -547,7 +628,7 @@ class Launcher:
         name = name or f"{self.owner} {program}"
         started = Program.start(name, argv, cwd=self.cwd, confinement=self.confinement,
                                 trace_prefix=prefix, wrapper=wrapper, terminal=terminal,
-                                steps=self.steps)
+                                digest=digest, steps=self.steps)
         self.started.append(started)
         return started
 

@@ -11,6 +11,7 @@ threads) that exits mid-read: it is skipped, never an exception.
     open_fds(pid)         the file descriptors it holds
     pending_signals(pid)  the process-wide pending signal set, as a set of numbers
     sleeping_marks(pids)  context switches of programs that all sleep (None if one runs)
+    shared_mappings(pid)  the /dev/shm files it has mapped MAP_SHARED
 """
 
 from __future__ import annotations
@@ -129,6 +130,21 @@ def pending_signals(pid: int) -> set[int]:
     found = re.search(r"^ShdPnd:\s+([0-9a-f]+)", status, re.M)
     mask = int(found.group(1), 16) if found else 0
     return {bit + 1 for bit in range(64) if mask >> bit & 1}
+
+
+def shared_mappings(pid: int, under: str = "/dev/shm/") -> list[str]:
+    """The files under `under` that process `pid` has mapped shared (MAP_SHARED): its POSIX
+    shared memory segments, once it has attached them ([] when it is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[1].endswith("s") and fields[5].startswith(under):
+            found.append(fields[5])
+    return sorted(set(found))
 
 
 def uid_of(task: Path) -> int | None:

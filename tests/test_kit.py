@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.assignment import Assignment, AssignmentError, Limits, load_assignment
-from grader.checks import Failure, eventually, expect_idle, measure_idle, wait_until
+from grader.checks import Failure, eventually, expect_idle, measure_idle, procfs, wait_until
 from grader.confinement import Confinement
 from grader.grading import grade
 from grader.process import Program
@@ -220,3 +220,40 @@ def test_a_projects_pytest_settings_do_not_reach_the_checks(kit, tmp_path):
     (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-n 2 -x"\n')
     report = grade(kit, kit.reference, only=frozenset({"exit_status"}))
     assert [(c.id, c.passed) for c in report.checks] == [("exit_status", True)]
+
+
+# ---- large transfers: feeding in the background, hashing all of stdout --------------------
+
+def test_digest_judges_all_of_a_large_output_and_feed_writes_in_the_background(tmp_path):
+    """10 MiB through `cat`: the check feeds it in the background and compares the whole
+    output by its hash, far beyond the output cap; the exit time is taken when it happens."""
+    import hashlib
+    import random
+
+    data = random.Random(1).randbytes(10 << 20)
+    program = Program.start("your reader", ["cat"], cwd=tmp_path,
+                            confinement=Confinement(Limits(output_kib=16)), digest=True)
+    try:
+        program.feed(data[:1000])
+        program.feed(data[1000:], then_close=True)
+        assert program.wait_fed(30)
+        program.wait(30)
+        assert program.exit_code == 0
+        assert program.stdout_size == len(data)
+        assert program.stdout_digest == hashlib.sha256(data).hexdigest()
+        assert program.stdout_bytes == data[:16 * 1024]  # what is kept: the cap
+        assert program.started_at < program.exited_at
+    finally:
+        program.reap()
+
+
+def test_shared_mappings_and_steady_idleness(start):
+    code = ("import mmap, os, time; fd = os.open('/dev/shm/ipcg-kit-test', os.O_CREAT | "
+            "os.O_RDWR); os.ftruncate(fd, 4096); m = mmap.mmap(fd, 4096); time.sleep(60)")
+    program = start(["python3", "-c", code])
+    try:
+        assert program.wait_idle(10, steady=0.05)
+        found = wait_until(lambda: procfs.shared_mappings(program.pid), 5, "the mapping")
+        assert found == ["/dev/shm/ipcg-kit-test"]
+    finally:
+        Path("/dev/shm/ipcg-kit-test").unlink(missing_ok=True)

@@ -39,21 +39,27 @@ def _address(hex_address: str) -> str:
     return str(ipaddress.ip_address(words))
 
 
-def listening(port: int) -> list[tuple[str, int]]:
-    """The local addresses on which some socket listens on `port` (IPv4 and IPv6)."""
+def _sockets() -> list[tuple[str, str, str]]:
+    """(local, remote, state) of every TCP socket of this network namespace, IPv4 and IPv6,
+    as /proc/net/tcp writes them ("0100007F:1092", "00000000:0000", "0A")."""
     found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
         except OSError:
             continue
-        for row in rows:
-            fields = row.split()
-            local, state = fields[1], fields[3]
-            address, _, hex_port = local.partition(":")
-            if state == LISTEN and int(hex_port, 16) == port:
-                found.append((_address(address), port))
+        found += [(fields[1], fields[2], fields[3]) for fields in map(str.split, rows)]
     return found
+
+
+def _port(endpoint: str) -> int:
+    return int(endpoint.rpartition(":")[2], 16)
+
+
+def listening(port: int) -> list[tuple[str, int]]:
+    """The local addresses on which some socket listens on `port` (IPv4 and IPv6)."""
+    return [(_address(local.rpartition(":")[0]), port) for local, _, state in _sockets()
+            if state == LISTEN and _port(local) == port]
 
 
 def wait_listening(server: Program, port: int, within: float = 5.0) -> list[tuple[str, int]]:
@@ -68,17 +74,9 @@ def connection_state(local_port: int, remote_port: int) -> str | None:
     there is none. Both ends of a loopback connection are listed: `connection_state(server's
     port, client's port)` is the server's side, which says whether the server has closed it
     (FIN_WAIT1/2) or still holds it open (ESTABLISHED) while the client reads nothing."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            local, remote, state = fields[1], fields[2], fields[3]
-            if (int(local.rpartition(":")[2], 16) == local_port
-                    and int(remote.rpartition(":")[2], 16) == remote_port):
-                return STATES.get(state, state)
+    for local, remote, state in _sockets():
+        if _port(local) == local_port and _port(remote) == remote_port:
+            return STATES.get(state, state)
     return None
 
 
