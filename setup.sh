@@ -12,9 +12,10 @@ export DEBIAN_FRONTEND=noninteractive
 # Makefiles call); strace traces it; patch applies mutants;
 # util-linux (unshare, prlimit), procps (kill) and iproute2 (ip) serve the local sandbox;
 # chromium opens the HTML report in the tests (tests/test_render_html.py), without network.
+# git fetches pushed commits for `grade serve` (and `git daemon` serves them in its tests).
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends gcc clang make libc6-dev ncurses-bin \
-    strace patch \
+    strace patch git \
     util-linux procps iproute2 python3 python3-venv python3-pip ca-certificates \
     chromium >/dev/null
 

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Build the grading image ipc-grader:<version> (also tagged :latest).
 #
-#   docker/build-image.sh [--offline] [--no-cache] [--force]
+#   docker/build-image.sh [--offline] [--no-cache] [--force] [--kit KIT]
+#
+# --kit KIT builds the students' image instead, ipc-grader-student:<version>,
+# from a student kit (`grade package student ... -o KIT`): its assignments/
+# (visible checks only) and reference/ (compiled programs, no sources) go to
+# /opt/ipc-grader, so that the image a student runs holds no answer either.
 #
 # <version> is grader/__init__.py's __version__. Steps:
 #   1. make sure the base image exists (docker/build-base-image.sh, idempotent);
@@ -22,7 +27,7 @@
 #
 # Environment:
 #   BASE_IMAGE    base image            (ipc-grader-base:bookworm)
-#   IMAGE         image repository name (ipc-grader)
+#   IMAGE         image repository name (ipc-grader; ipc-grader-student with --kit)
 #   WHEEL_CACHE   wheel cache folder    (/var/cache/ipc-grader/wheels)
 #   PYTHON        host Python with pip  (python3)
 set -euo pipefail
@@ -30,7 +35,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 BASE_IMAGE=${BASE_IMAGE:-ipc-grader-base:bookworm}
-IMAGE=${IMAGE:-ipc-grader}
+IMAGE=${IMAGE:-}
 WHEEL_CACHE=${WHEEL_CACHE:-/var/cache/ipc-grader/wheels}
 PYTHON=${PYTHON:-python3}
 
@@ -39,16 +44,28 @@ die() { say "error: $*"; exit 1; }
 
 offline=0
 force=0
+kit=
 build_args=()
-for arg in "$@"; do
-    case $arg in
+while (($#)); do
+    case $1 in
         --offline) offline=1 ;;
         --no-cache) build_args+=(--no-cache); force=1 ;;
         --force) force=1 ;;
+        --kit) (($# > 1)) || die "--kit needs the kit's folder"; kit=$2; shift ;;
+        --kit=*) kit=${1#--kit=} ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument '$arg' (usage: $0 [--offline] [--no-cache] [--force])" ;;
+        *) die "unknown argument '$1' (usage: $0 [--offline] [--no-cache] [--force] [--kit KIT])" ;;
     esac
+    shift
 done
+if [[ -n $kit ]]; then
+    [[ -d $kit/assignments && -d $kit/reference ]] || die "$kit: not a student kit (no assignments/ or reference/)"
+    kit=$(cd "$kit" && pwd)
+    leaks=$(find "$kit/reference" \( -name '*.[ch]' -o -name mutants -o -iname makefile \) -print -quit)
+    [[ -z $leaks ]] || die "$kit holds reference sources or mutants ($leaks): not a student kit"
+    build_args+=(--label ipc-grader.kind=student)
+fi
+IMAGE=${IMAGE:-$([[ -n $kit ]] && echo ipc-grader-student || echo ipc-grader)}
 
 version=$(sed -n 's/^__version__ *= *["'\'']\([^"'\'']*\)["'\''].*/\1/p' "$repo/grader/__init__.py" 2>/dev/null)
 [[ -n $version ]] || die "no __version__ = \"x.y.z\" line in $repo/grader/__init__.py"
@@ -67,12 +84,14 @@ mkdir -p "$ctx/src" "$ctx/wheels/deps" "$ctx/wheels/grader" "$WHEEL_CACHE"
 # 1. Sources: what the grader needs at run time, as the repository would ship
 #    it (git's view when available, so ignored files stay out), minus build
 #    products of the reference (binaries, objects) and Python caches.
-"$PYTHON" - "$repo" "$ctx" <<'EOF'
+"$PYTHON" - "$repo" "$ctx" "$kit" <<'EOF'
 import shutil, subprocess, sys
 from pathlib import Path
 
 repo, ctx = Path(sys.argv[1]), Path(sys.argv[2])
-roots = ["pyproject.toml", "README.md", "grader", "assignments", "reference"]
+kit = Path(sys.argv[3]) if sys.argv[3] else None
+trees = ["assignments", "reference"]
+roots = ["pyproject.toml", "README.md", "grader", *([] if kit else trees)]
 try:
     listed = subprocess.run(["git", "-C", repo, "ls-files", "-z", "--cached", "--others",
                              "--exclude-standard", "--", *roots],
@@ -99,6 +118,14 @@ for path in filter(wanted, files):
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, dest)
     copied += 1
+if kit:  # a student kit's trees, as they are: its reference programs are compiled on purpose
+    for path in sorted(p for tree in trees for p in (kit / tree).rglob("*")):
+        if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+            for dest_root in (ctx / "project", ctx / "src"):
+                dest = dest_root / path.relative_to(kit)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dest)
+            copied += 1
 if not (ctx / "project" / "README.md").exists():  # pyproject's readme must exist to build
     (ctx / "project" / "README.md").write_text("ipc-grader\n")
 print(f"build-image: staged {copied} files", file=sys.stderr)

@@ -6,9 +6,10 @@ names the file, the key and what is wrong; nothing here raises a bare KeyError.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ class Limits:
     output_kib: int = 256         # stdout and stderr kept per process; the rest is discarded
     open_files: int = 256
     file_mib: int = 64            # largest file a student process may write
+    disk_mib: int = 64            # all a run's student code may write: its build folder, its
+    #                               working folders, /tmp (in a container: each of them)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,11 @@ class CheckSpec:
 
     `seconds` is its own wall-clock budget (default: the assignment's check_seconds), shared
     by its cases. A `concurrent` check runs beside the others, in a process of its own: a
-    check that must wait long (a peer that never comes) then adds nothing to the grading."""
+    check that must wait long (a peer that never comes) then adds nothing to the grading.
+
+    A hidden check whose test checks.py does not define is `deferred`: graded after
+    submission, where the whole checks.py is (a student kit ships its checks.py without the
+    hidden tests, `grade package student`). It is listed with its points and never run."""
 
     id: str
     title: str
@@ -52,6 +59,7 @@ class CheckSpec:
     hidden: bool = False
     seconds: float | None = None
     concurrent: bool = False
+    deferred: bool = False
 
     def budget(self, limits: Limits) -> float:
         return self.seconds or limits.check_seconds
@@ -155,7 +163,7 @@ def load_assignment(folder: Path) -> Assignment:
         programs=tuple(programs),
         build=r.get(data, "build", str, default=None),
         limits=_limits(r, r.get(data, "limits", dict, default={})),
-        checks=_checks(r, r.get(data, "checks", list)),
+        checks=_defer(_checks(r, r.get(data, "checks", list)), folder / "checks.py"),
         folder=folder,
         aliases=tuple(_names(r, r.get(data, "aliases", list, default=[]), "aliases")),
     )
@@ -211,18 +219,46 @@ def _checks(r: _Reader, data: list) -> tuple[CheckSpec, ...]:
     return tuple(checks)
 
 
-def all_assignments() -> list[Assignment]:
-    """Every assignment under ROOT/assignments, in id order."""
-    folders = sorted((ROOT / "assignments").glob("*/assignment.yaml"))
+def module_names(tree: ast.Module) -> dict[str, ast.stmt]:
+    """The names a module binds at its top level (functions, classes, assignments, imports),
+    each with the statement that binds it: what checks.py defines, read without running it."""
+    names: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names[node.name] = node
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update({(a.asname or a.name).split(".")[0]: node for a in node.names})
+        else:
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
+            for target in targets:
+                names.update({n.id: node for n in ast.walk(target) if isinstance(n, ast.Name)})
+    return names
+
+
+def _defer(checks: tuple[CheckSpec, ...], checks_file: Path) -> tuple[CheckSpec, ...]:
+    """Mark the hidden checks that checks.py has no test for as deferred (see CheckSpec)."""
+    try:
+        defined = module_names(ast.parse(checks_file.read_text()))
+    except (OSError, SyntaxError, ValueError):
+        return checks  # no readable checks.py: the grading run says so
+    return tuple(replace(c, deferred=c.hidden and f"test_{c.id}" not in defined)
+                 for c in checks)
+
+
+def all_assignments(root: Path | None = None) -> list[Assignment]:
+    """Every assignment under ROOT/assignments (or `root`/assignments), in id order."""
+    folders = sorted(((root or ROOT) / "assignments").glob("*/assignment.yaml"))
     return [load_assignment(f.parent) for f in folders]
 
 
-def find_assignment(name: str) -> Assignment:
-    """Find an assignment by id (`assignment3`), slug (`shm`) or alias (`miniserv`)."""
-    folder = ROOT / "assignments" / name
+def find_assignment(name: str, root: Path | None = None) -> Assignment:
+    """Find an assignment by id (`assignment3`), slug (`shm`) or alias (`miniserv`), in ROOT
+    (or in another tree holding assignments/, such as a platform's job folder)."""
+    folder = (root or ROOT) / "assignments" / name
     if (folder / "assignment.yaml").is_file():
         return load_assignment(folder)
-    assignments = all_assignments()  # a broken one is reported, with its file and key
+    assignments = all_assignments(root)  # a broken one is reported, with its file and key
     for assignment in assignments:
         if name == assignment.slug or name in assignment.aliases:
             return assignment

@@ -5,6 +5,10 @@
     grade spec assignment1            print the handout
     grade validate assignment1        prove the checks against the reference and its mutants
     grade image build                 build the docker grading image, offline
+    grade batch assignment1 IN -o OUT grade a whole class: gradebooks, class report, resumable
+    grade package student A1 -o kit/  a student kit (grader/package/), or a Gradescope zip
+    grade entrypoint prairielearn A1  grade in a platform's container (PrairieLearn, Gradescope)
+    grade serve [--config FILE]       the LMS integration: webhooks and uploads in, grades back
 
 Exit status: 0 at full marks (or a successful list/spec/validate), 1 below full marks or a
 failed validation, 2 for bad input (unknown assignment, missing folder, broken YAML).
@@ -78,6 +82,83 @@ def _parser() -> argparse.ArgumentParser:
                            epilog="example: grade image build")
     image.add_argument("action", choices=["build"])
     image.add_argument("--offline", action="store_true", help="use only cached wheels")
+
+    batch = sub.add_parser(
+        "batch", help="grade a whole class: gradebooks, a class report; resumable",
+        epilog="examples:\n  grade batch assignment1 moodle-export.zip -o hw1-grades -j 4\n"
+               "  grade batch uds-server submissions/ -o out --roster roster.csv --regrade",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    batch.add_argument("assignment", help="assignment id or slug")
+    batch.add_argument("input", type=Path, help="a folder of submissions (folders, archives, "
+                       "an LMS export's files), or a .zip/.tar(.gz) of them")
+    batch.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
+                       help="where results, reports, gradebooks and the class report go; "
+                            "rerunning into it grades only what changed")
+    batch.add_argument("-j", "--jobs", type=int, default=0,
+                       help="gradings in parallel (default: one per core)")
+    batch.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="default auto: docker, else local as root (the local backend "
+                            "without root does not isolate student code and is refused)")
+    batch.add_argument("--roster", type=Path, metavar="CSV", help="ids to names, e-mails and "
+                       "LMS ids (a Canvas gradebook export or Moodle worksheet works as is)")
+    batch.add_argument("--regrade", action="store_true",
+                       help="grade every submission again, even those already graded")
+    batch.add_argument("--only", metavar="CHECK[,CHECK]", help="grade only these checks")
+    batch.add_argument("-k", dest="keyword", metavar="EXPR",
+                       help="grade only the checks matching this pytest -k expression")
+    batch.add_argument("--base", type=Path, action="append", default=[], metavar="DIR",
+                       help="code every student was given (a skeleton): not evidence of "
+                            "copying (the reference always is excluded)")
+    batch.add_argument("--similarity", type=float, default=0.5, metavar="SHARE",
+                       help="list pairs at least this alike, 0-1 (default 0.5)")
+    batch.add_argument("--no-similarity", action="store_true", help="skip the similarity check")
+    batch.add_argument("--canvas-column", metavar="'NAME (ID)'",
+                       help="the Canvas assignment column of canvas.csv (default: the "
+                            "assignment's title and id)")
+
+    package = sub.add_parser(
+        "package", help="what leaves the repository: a student kit, a Gradescope autograder",
+        epilog="examples:\n  grade package student assignment1 assignment2 -o kit/\n"
+               "  grade package gradescope assignment1 -o autograder.zip --timeout 600",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    package.add_argument("kind", choices=["student", "gradescope"],
+                         help="student: visible checks and compiled reference programs only; "
+                              "gradescope: the autograder zip (one assignment)")
+    package.add_argument("assignments", nargs="+", metavar="ASSIGNMENT")
+    package.add_argument("-o", "--output", type=Path, required=True, metavar="PATH",
+                         help="the kit's folder (new or empty), or the zip")
+    package.add_argument("--python", default="3.11,3.12", metavar="X.Y[,X.Y]",
+                         help="the Pythons whose dependency wheels go in (default 3.11,3.12)")
+    package.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                         help="gradescope: the autograder timeout set on Gradescope (default "
+                              "600); the grading stops before it, with results")
+
+    entry = sub.add_parser(
+        "entrypoint", help="grade in a platform's container: Gradescope, PrairieLearn",
+        epilog="example (a PrairieLearn question's externalGradingOptions.entrypoint):\n"
+               "  /usr/local/bin/grade entrypoint prairielearn assignment1 --timeout 120",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    entry.add_argument("platform", choices=["gradescope", "prairielearn"])
+    entry.add_argument("assignment", nargs="?",
+                       help="default: params.assignment of /grade/data/data.json, or the only "
+                            "assignment there is")
+    entry.add_argument("--job", type=Path, metavar="DIR",
+                       help="the job folder (default /autograder, /grade)")
+    entry.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="the platform's time limit: the grading stops before it")
+
+    serve = sub.add_parser(
+        "serve", help="the LMS integration: webhooks and uploads in, grades to the gradebook",
+        epilog="examples:\n  grade serve --config grader.toml     serve (README: \"grade serve\")\n"
+               "  grade serve keys --new tool-key.pem  make the tool's key, print its JWKS\n"
+               "  grade serve keys --config grader.toml  print the JWKS for the platform",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("action", nargs="?", choices=["keys"],
+                       help="keys: print the tool's public JWKS (for the LMS registration)")
+    serve.add_argument("--config", type=Path, default=Path("grader.toml"),
+                       help="the service's configuration (default ./grader.toml)")
+    serve.add_argument("--new", type=Path, metavar="PEM",
+                       help="with keys: make a new tool key in this file first")
     return parser
 
 
@@ -197,8 +278,75 @@ def _image(args: argparse.Namespace) -> int:
     return 0
 
 
+def _package(args: argparse.Namespace) -> int:
+    """Make a student kit or a Gradescope autograder zip (grader/package/)."""
+    from grader.package import PackageError
+    from grader.package.gradescope import gradescope_zip
+    from grader.package.student import student_kit
+
+    assignments = [find_assignment(name) for name in args.assignments]
+    pythons = tuple(v.strip() for v in args.python.split(",") if v.strip())
+    try:
+        if args.kind == "student":
+            for note in student_kit(assignments, args.output, pythons):
+                print(f"note: {note}")
+        elif len(assignments) > 1:
+            raise PackageError("a Gradescope autograder grades one assignment: make one zip "
+                               "per assignment")
+        else:
+            gradescope_zip(assignments[0], args.output, args.timeout, pythons)
+    except PackageError as error:
+        print(f"grade: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _entrypoint(args: argparse.Namespace) -> int:
+    """Grade a platform's job folder and leave its results file, always (exit 0)."""
+    from grader.package.entrypoint import PLATFORMS, run
+
+    return run(PLATFORMS[args.platform], args.assignment, args.job, args.timeout)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """Grade a class (grader/batch/); the summary on stdout, progress on stderr."""
+    from grader.batch import BatchError, BatchOptions, run_batch
+    from grader.batch.runner import summary
+
+    assignment = find_assignment(args.assignment)
+    options = BatchOptions(
+        assignment, args.input.resolve(), args.output.resolve(), backend=args.backend,
+        jobs=max(args.jobs, 0), roster=args.roster, regrade=args.regrade,
+        only=frozenset(args.only.split(",")) if args.only else None, keyword=args.keyword,
+        base=tuple(p.resolve() for p in args.base), canvas_column=args.canvas_column,
+        similarity=None if args.no_similarity else args.similarity)
+    try:
+        outcome = run_batch(options)
+    except BatchError as error:
+        print(f"grade: {error}", file=sys.stderr)
+        return BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"grade batch: interrupted; every finished result is kept in "
+              f"{options.outdir / 'results'}: run the same command again to finish",
+              file=sys.stderr)
+        return 130
+    print(summary(outcome, options))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """`grade serve` (grader/service/), or `grade serve keys`."""
+    from grader.service.app import keys, serve
+
+    if args.action == "keys":
+        return keys(args.config, args.new)
+    return serve(args.config)
+
+
 COMMAND_FUNCTIONS = {"run": _run, "list": _list, "spec": _spec, "validate": _validate,
-                     "image": _image}
+                     "image": _image, "package": _package, "entrypoint": _entrypoint,
+                     "batch": _batch, "serve": _serve}
 
 if __name__ == "__main__":
     sys.exit(main())

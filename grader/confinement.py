@@ -3,9 +3,26 @@ environment it starts with (a student's terminal: TERM set, a plain PATH).
 
 A program's command line is `entry() + [strace ...] + prefix(cwd) + program`: the harness
 side (joining the cgroup, strace) runs as the harness, then the program enters the jail
-(grader/jail.py, where there is one), and only then does `setpriv` drop to the student user
-and `prlimit` set the limits. So student code never owns its tracer or its trace files, sees
-only what the jail shows, and no preexec_fn runs in a threaded process.
+(grader/jail.py, where there is one), `prlimit` sets the limits, and only then does
+`setpriv` drop to the student user and exec the program. So student code never owns its
+tracer or its trace files, sees only what the jail shows, and no preexec_fn runs in a
+threaded process.
+
+Nothing runs as the student user before the program itself. Reference programs run as the
+student user too, from binaries the student may execute but not read, so the kernel makes
+them undumpable: student code cannot ptrace them or read their memory through /proc. A
+launcher that ran as the student user before exec'ing one (`setpriv` first, then `env` and
+`prlimit`, as this prefix once was) would be an ordinary process of that user for a
+millisecond: a student program watching /proc attached to it, and so held the reference
+program before it started (tests/submissions/hostile/ptrace_sibling). setpriv itself is not
+such a launcher: its change of user makes it undumpable until it execs the program.
+
+Reference programs. The kernel does not make a process undumpable for running a binary its
+user may not read (measured on 6.18): a student program could read a running reference
+program's code and data through /proc/PID/mem, or ptrace it. So reference programs run with
+another effective group (REFERENCE_GID, the student's real group kept): a process whose
+effective and real groups differ at exec is made undumpable, while it stays the student's
+user for everything an assignment needs (signals between the two, IPC objects it creates).
 
 Leftovers. A program that double-forks and calls setsid() leaves its process group, so
 killing the group at the end of a check misses it. The harness is a child subreaper
@@ -36,6 +53,7 @@ DEFAULT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_AL
 set because Makefiles call `tput` and `clear`, which fail without it."""
 
 _PR_SET_CHILD_SUBREAPER = 36
+REFERENCE_GID = 65534  # nogroup: the effective group of reference programs (see above)
 
 
 def become_subreaper() -> None:
@@ -48,34 +66,37 @@ def become_subreaper() -> None:
 class Confinement:
     """Resource limits, the user student code runs as (None: as we are), the memory cgroup
     that limits it (None: an address-space rlimit does), and the jail it sees the file system
-    through (None: the whole of it, or the container's)."""
+    through (None: the whole of it, or the container's). `reference`: for the reference's
+    programs (undumpable, see the module docstring)."""
 
     limits: Limits
     uid: int | None = None
     gid: int | None = None
     memory: MemoryCgroup | None = None
     jail: Jail | None = None
+    reference: bool = False
 
     def entry(self) -> list[str]:
         """The harness-side start: into the memory cgroup, so everything after counts."""
         return self.memory.join_prefix() if self.memory else []
 
     def prefix(self, cwd: Path) -> list[str]:
-        """The student-side start, in folder `cwd`: into the jail, drop to the student user,
-        set the limits, exec."""
+        """The student-side start, in folder `cwd`: into the jail, set the limits, drop to the
+        student user and exec (see the module docstring for why in this order)."""
         lim = self.limits
         # Our own cgroup limits exactly; a container's is shared with the harness, so there
         # the per-process rlimit stays and the container's limit is the backstop.
         exact = self.memory is not None and self.memory.own
         address_space = [] if exact else [f"--as={lim.memory_mib * 1024 * 1024}"]
         gid = self.uid if self.gid is None else self.gid
+        groups = [f"--rgid={gid}", f"--egid={REFERENCE_GID}"] if self.reference else \
+            [f"--regid={gid}"]
         drop = [] if self.uid is None else [
-            "setpriv", f"--reuid={self.uid}", f"--regid={gid}", "--clear-groups",
-            "--no-new-privs", "--"]
+            "setpriv", f"--reuid={self.uid}", *groups, "--clear-groups", "--no-new-privs",
+            "--"]
         jail = self.jail.prefix(cwd) if self.jail else []
         return [
             *jail,
-            *drop,
             "env", "--default-signal",  # even if the grader was started with SIGINT ignored
             "prlimit",
             f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 1}",  # soft: SIGXCPU, a verdict
@@ -85,6 +106,7 @@ class Confinement:
             f"--fsize={lim.file_mib * 1024 * 1024}",
             "--core=0",
             "--",
+            *drop,
         ]
 
     def processes_at_limit(self) -> bool:

@@ -26,23 +26,28 @@ def run_budget(assignment: Assignment, only: frozenset[str] | None = None) -> fl
 
 
 def grade(assignment: Assignment, submission: Path, backend: str = "local", *,
-          only: frozenset[str] | None = None, keyword: str | None = None) -> GradeReport:
+          only: frozenset[str] | None = None, keyword: str | None = None,
+          deadline: float | None = None) -> GradeReport:
     """Grade `submission` (a folder of C sources) against `assignment` in a fresh sandbox.
 
     `only` (check ids) or `keyword` (a pytest -k expression) grade a subset: the report then
-    holds only those checks, and the score is out of their points."""
+    holds only those checks, and the score is out of their points. `deadline` (seconds) cuts
+    the run's own budget short: a platform that kills a grading at its time limit would
+    otherwise get no report at all."""
     started = time.monotonic()
     if not submission.is_dir():
         raise SubmissionError(f"{submission}: no such folder")
     checks = assignment.select(only)  # an unknown check id fails here, before any sandbox
     selection = ([f"--only={','.join(c.id for c in checks)}"] if only is not None else []) + \
                 ([f"-k={keyword}"] if keyword else [])
-    with make_sandbox(backend, name=f"{assignment.id}-{submission.name}") as sandbox:
+    with make_sandbox(backend, name=f"{assignment.id}-{submission.name}",
+                      disk_mib=assignment.limits.disk_mib) as sandbox:
         sandbox.copy_in(submission, "submission")
         outcome = sandbox.run([sandbox.python, "-m", "grader.inside", assignment.id,
                                "submission", "--out", "report.json", "--backend", sandbox.name,
                                *selection, *sandbox.student_args()],
-                              timeout=run_budget(assignment, only))
+                              timeout=min(run_budget(assignment, only),
+                                          deadline or float("inf")))
         with tempfile.TemporaryDirectory() as out:
             copied = sandbox.copy_out("report.json", Path(out) / "report.json")
             report = _load(Path(out) / "report.json") if copied else None

@@ -38,10 +38,10 @@ from pathlib import Path
 import pytest
 
 from grader.assignment import Assignment, CheckSpec, find_assignment
-from grader.build import build
+from grader.build import build, has_sources
 from grader.checks.plugin import CheckSession
 from grader.confinement import Confinement, become_subreaper
-from grader.jail import Jail, JailError
+from grader.jail import Jail, JailError, mount_disk
 from grader.memory import MemoryCgroup
 from grader.report import BuildResult, CheckResult, GradeReport, Status, failed_run
 
@@ -82,12 +82,14 @@ class Run:
 
     def run_checks(self, checks: tuple[CheckSpec, ...]) -> list[CheckResult]:
         """Run `checks`: the concurrent ones each in a lane process, the others here, one
-        after another. Results in rubric order."""
-        lanes = [self._start_lane(c) for c in checks if c.concurrent]
-        here = self.run_here(frozenset(c.id for c in checks if not c.concurrent))
-        found = {r.id: r for r in here}
-        for check, (process, out) in zip([c for c in checks if c.concurrent], lanes,
-                                         strict=True):
+        after another; a deferred one is listed, not run. Results in rubric order."""
+        found = {c.id: CheckResult.unearned(c, "") for c in checks if c.deferred}
+        concurrent = [c for c in checks if c.concurrent and not c.deferred]
+        lanes = [self._start_lane(c) for c in concurrent]
+        here = self.run_here(frozenset(c.id for c in checks
+                                       if not c.concurrent and not c.deferred))
+        found.update({r.id: r for r in here})
+        for check, (process, out) in zip(concurrent, lanes, strict=True):
             found.update({r.id: r for r in self._collect_lane(check, process, out)})
         return [found[c.id] for c in checks if c.id in found]
 
@@ -190,7 +192,7 @@ def build_reference(run: Run, confinement: Confinement):
     programs = [run.reference_build / p for p in run.assignment.programs]
     source = run.assignment.reference
     prebuilt = (all(os.access(source / p.name, os.X_OK) for p in programs)
-                and not any(source.glob("*.c")) and not any(source.glob("[Mm]akefile")))
+                and not has_sources(os.listdir(source)))
     if prebuilt:
         for program in programs:
             shutil.copy(source / program.name, program)
@@ -245,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                                           f"{str(error)[:500]}")
     finally:
         confinement.kill_everything()
+    if confinement.jail is not None and (left := confinement.jail.temp_files()):
+        # They vanish with the run's mount namespace; a student should still know.
+        notes.append(f"removed files your programs left behind: {', '.join(left[:5])}"
+                     + (f" and {len(left) - 5} more" if len(left) > 5 else ""))
     report.notes += notes
     report.save(args.out)
     return 0
@@ -260,9 +266,14 @@ def prepare_folders(run: Run, jailed: bool) -> tuple[Jail | None, str | None]:
     run.private.mkdir(mode=0o700, exist_ok=True)
     if not jailed or run.confinement.uid is None:
         return None, None
-    run.student.mkdir(parents=True, exist_ok=True)
+    disk = run.assignment.limits.disk_mib
     try:
-        return Jail.make(run.work / "jail", [run.student, run.reference, run.checks_root]), None
+        # What student code may write, each a disk of its own (grader/jail.py): mounted before
+        # anything is written there, in the run's mount namespace.
+        mount_disk(run.student, disk, 0o755)
+        mount_disk(run.checks_root, disk, 0o711)
+        return Jail.make(run.work / "jail", [run.student, run.reference, run.checks_root],
+                         disk), None
     except (JailError, OSError) as error:
         return None, (f"local sandbox: no jail for student code ({error}): it could read the "
                       f"files of this machine that every user may read")

@@ -20,12 +20,16 @@ if TYPE_CHECKING:
     from grader.assignment import Assignment, CheckSpec
 
 
+DEFERRED = "graded after submission"
+"""The verdict of a deferred check (a hidden check a student kit does not hold)."""
+
+
 class Status(StrEnum):
     PASSED = "passed"
     FAILED = "failed"    # the program misbehaved
     TIMEOUT = "timeout"  # the check ran out of its wall-clock budget
     ERROR = "error"      # the check itself could not run (grader or environment problem)
-    NOT_RUN = "not_run"  # nothing to run: the build failed
+    NOT_RUN = "not_run"  # nothing to run: the build failed, or the check is deferred
 
 
 @dataclass
@@ -56,6 +60,7 @@ class CheckResult:
     duration_s: float = 0.0
     cases: list[CaseResult] = field(default_factory=list)  # a table of cases; [] for one
     steps: list[str] = field(default_factory=list)  # what the check sent and got, in order
+    deferred: bool = False         # graded after submission (a hidden check a kit lacks)
 
     @classmethod
     def from_dict(cls, data: dict) -> CheckResult:
@@ -69,7 +74,11 @@ class CheckResult:
     @classmethod
     def unearned(cls, check: CheckSpec, why: str, status: Status = Status.NOT_RUN
                  ) -> CheckResult:
-        """A check that earned nothing without running (failed build, grader failure)."""
+        """A check that earned nothing without running (failed build, grader failure). A
+        deferred check never runs here, whatever happened: it is graded after submission."""
+        if check.deferred:
+            return cls(check.id, check.title, check.points, 0.0, Status.NOT_RUN, True,
+                       feedback=DEFERRED, deferred=True)
         return cls(check.id, check.title, check.points, 0.0, status, check.hidden, feedback=why)
 
     @property
@@ -80,6 +89,8 @@ class CheckResult:
         """What a student may see of a hidden check: its title and its verdict (passed or
         not: a passed check's case names would still give its inputs away)."""
         if not self.hidden:
+            return self
+        if self.deferred:
             return self
         return CheckResult(self.id, self.title, self.points, self.earned, self.status, True,
                            feedback="" if self.passed else "(hidden check: no details)",
@@ -114,7 +125,13 @@ class GradeReport:
 
     @property
     def max_score(self) -> float:
-        return round(sum(c.points for c in self.checks), 2)
+        """The points this grading could give: a deferred check's are not among them."""
+        return round(sum(c.points for c in self.checks if not c.deferred), 2)
+
+    @property
+    def deferred_points(self) -> float:
+        """The points of the checks graded after submission (0 but in a student kit)."""
+        return round(sum(c.points for c in self.checks if c.deferred), 2)
 
     @property
     def full_marks(self) -> bool:

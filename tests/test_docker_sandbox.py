@@ -7,7 +7,7 @@ Nothing is mocked: the image is rebuilt from this tree first when any of its inp
 Gradings of the real assignment1 (reference, mutants) use the image's own copy of it
 (GRADER_ROOT unset); submissions graded against other limits (small_assignment1) have them
 copied into the container from GRADER_ROOT. The hostile scenarios that both backends must
-hold (fork bomb, endless loop, 2 GiB, a connection out) are in test_hostile.py; here is what
+hold (the corpus of tests/submissions/hostile/) are in test_hostile.py; here is what
 only docker does: the container's limits, users, copies and lifecycle, and the parity of
 verdicts with the local backend.
 """
@@ -132,14 +132,14 @@ def test_every_mutant_gets_the_same_verdicts_in_docker_as_locally(real_assignmen
 # The hostile scenarios both backends must hold are in test_hostile.py.
 
 def test_container_memory_limit_holds_above_the_assignments(hostile):
-    """An assignment allowing 4 GiB: the container's own limit (MEMORY) stops the 2 GiB
+    """An assignment allowing 8 GiB: the container's own limit (MEMORY) stops the 4 GiB
     server, the harness, in the same container, survives to write the report, and the
-    verdict names the limit that held (the container's), not the assignment's 4096 MiB a
+    verdict names the limit that held (the container's), not the assignment's 8192 MiB a
     student would rightly say they stayed under."""
-    report = hostile("big_alloc", SERVER_ONLY, memory_mib=4096)
+    report = hostile("hostile/big_alloc", SERVER_ONLY, memory_mib=8192)
     greedy = failed_before_serving(report, "your server was killed: out of memory (the "
                                            "grading container's limit) instead of listening")
-    assert "allocated and touched 2 GiB" not in "\n".join(greedy.evidence)
+    assert "allocated and touched 4 GiB" not in "\n".join(greedy.evidence)
 
 
 # ---- the container: who may write where ----------------------------------------------------
@@ -214,7 +214,7 @@ def test_copy_in_keeps_links_as_links(tmp_path):
         assert not box.copy_out("submission/missing", tmp_path / "missing")
     assert listing.exit_code == 0, listing.output
     assert listing.output.splitlines() == [
-        ". d 755 root ",
+        ". d 700 root ",
         "./passwd l 777 root /etc/passwd",
         "./run.sh f 755 root ",
         "./server.c f 644 root ",
@@ -250,7 +250,7 @@ def test_grading_over_its_budget_removes_its_container(small_assignment1, unique
                                                        containers, monkeypatch):
     monkeypatch.setattr("grader.grading.run_budget", lambda assignment, only: 4.0)
     assignment = small_assignment1(check_seconds=30, cpu_seconds=30)
-    folder = unique_submission("busy_loop")
+    folder = unique_submission("hostile/endless_loop")
     report = grade(assignment, folder, "docker", only=frozenset({"sums_rounds"}))
     assert report.notes[0] == "the grading run exceeded its time budget"
     assert [c.status for c in report.checks] == [Status.ERROR]
@@ -260,7 +260,7 @@ def test_grading_over_its_budget_removes_its_container(small_assignment1, unique
 def test_interrupted_grading_removes_its_container(small_assignment1, unique_submission,
                                                    containers):
     assignment = small_assignment1(check_seconds=30, cpu_seconds=30)
-    folder = unique_submission("busy_loop")
+    folder = unique_submission("hostile/endless_loop")
     interrupt = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
     interrupt.start()
     try:

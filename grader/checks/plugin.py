@@ -21,13 +21,14 @@ per rubric entry.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -37,11 +38,15 @@ from grader.checks.names import Names
 from grader.confinement import Confinement
 from grader.connection import Connection
 from grader.failure import Failure
+from grader.jail import FILES_PER_MIB, disk_full
 from grader.process import Launcher
 from grader.report import CaseResult, CheckResult, Status
 from grader.steps import StepLog
 
 WORST = [Status.FAILED, Status.TIMEOUT, Status.ERROR]  # how a check with failed cases ended
+# What a program prints (perror, strerror) when a limit refused it something.
+ENOMEM, EMFILE, EFBIG, ENOSPC = (os.strerror(e) for e in (errno.ENOMEM, errno.EMFILE,
+                                                           errno.EFBIG, errno.ENOSPC))
 
 
 class CheckTimeout(Exception):
@@ -94,7 +99,8 @@ class CheckSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Every test has a rubric entry and every rubric entry a test (before -k)."""
+        """Every test has a rubric entry and every rubric entry a test (before -k), but for
+        the hidden checks a student kit lacks (deferred: graded after submission)."""
         checks_file = self.assignment.checks_file
         known = {c.id for c in self.assignment.checks}
         for item in items:
@@ -103,7 +109,7 @@ class CheckSession:
                                      f"'{check_id(item)}' in assignment.yaml")
         found = {check_id(item) for item in items}
         for check in self.assignment.checks:
-            if check.id not in found:
+            if check.id not in found and not check.deferred:
                 self.problems.append(f"{self.assignment.folder / 'assignment.yaml'}: check "
                                      f"'{check.id}' has no test_{check.id} in {checks_file}")
         if self.problems:
@@ -158,7 +164,8 @@ class CheckSession:
         yield from self._launcher(self.reference_dir, "the reference", workdir)
 
     def _launcher(self, folder: Path, owner: str, workdir: Path) -> Iterator[Launcher]:
-        launcher = Launcher(folder, owner, cwd=workdir, confinement=self.confinement,
+        confinement = replace(self.confinement, reference=folder == self.reference_dir)
+        launcher = Launcher(folder, owner, cwd=workdir, confinement=confinement,
                             steps=self._steps)
         self._launchers.append(launcher)
         yield launcher
@@ -231,11 +238,44 @@ class CheckSession:
             if self.confinement.processes_at_limit():
                 outcome.feedback += (f" (your programs reached the process limit, "
                                      f"{self.assignment.limits.processes}: a fork loop?)")
+            outcome.feedback += "".join(self._limits_hit(outcome.feedback))
             outcome.evidence = [p.transcript() for launcher in self._launchers
                                 for p in launcher.started]
             outcome.steps = self._steps.lines()
             self._tidy_paths(outcome, self._folders[item.nodeid])
         self._outcomes[spec.id].append(outcome)
+
+    def _limits_hit(self, feedback: str) -> list[str]:
+        """Notes naming each limit the check's programs hit that the feedback does not name
+        yet: a program whose output went over the cap, a full disk, and the limits a program
+        learns of only as an error (malloc() failing under the address-space limit, open()
+        failing past the open files limit, write() past the file size or the disk limit),
+        when the program says so on stderr."""
+        limits = self.assignment.limits
+        notes = []
+        programs = [p for launcher in self._launchers for p in launcher.started]
+        notes += [note for p in programs
+                  if p.output_discarded and (note := p.discard_note()) not in feedback]
+        places = [self.student_dir, self.workroot]
+        if self.confinement.jail is not None:
+            places += [self.confinement.jail.root / "tmp", self.confinement.jail.root / "var/tmp"]
+        else:
+            places.append(Path("/tmp"))
+        full = [p for p in places if disk_full(p, limits.disk_mib)]
+        if full:
+            where = {self.student_dir: "your build folder", self.workroot: "the working folder"}
+            notes.append(f" (the disk limit ({limits.disk_mib} MiB, "
+                         f"{limits.disk_mib * FILES_PER_MIB} files) was reached: your programs "
+                         f"filled {where.get(full[0], '/' + full[0].name)})")
+        said = "\n".join(p.stderr for p in programs)
+        for message, limit in ((ENOMEM, f"the memory limit ({limits.memory_mib} MiB)"),
+                               (EMFILE, f"the open files limit ({limits.open_files})"),
+                               (EFBIG, f"the file size limit ({limits.file_mib} MiB)"),
+                               (ENOSPC, f"the disk limit ({limits.disk_mib} MiB)")):
+            named = limit.split(" (")[0].removeprefix("the ")  # "memory limit"
+            if message in said and named not in feedback + "".join(notes):
+                notes.append(f" (your programs said {message!r}: {limit} was reached)")
+        return notes
 
     def results(self) -> list[CheckResult]:
         """One result per selected check, in rubric order."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader
 
-from grader.render.plaintext import clip, limits_hit, printable_value
+from grader.render.plaintext import clip, limits_hit, printable_value, score_text
 from grader.report import GradeReport, Status
 
 LABELS = {Status.PASSED: "passed", Status.FAILED: "failed", Status.TIMEOUT: "timed out",
@@ -30,8 +30,9 @@ _environment.filters["points"] = lambda number: f"{number:g}"
 def render(report: GradeReport) -> str:
     """The whole report as one HTML document (pass report.for_student())."""
     percent = round(100 * report.score / report.max_score) if report.max_score else 0
+    graded = [check for check in report.checks if not check.deferred]
     return _environment.get_template("report.html.j2").render(
-        report=report, percent=percent, limits=limits_hit(report),
-        lost=[check for check in report.checks if not check.passed],
+        report=report, percent=percent, limits=limits_hit(report), graded=graded,
+        score=score_text(report), lost=[check for check in graded if not check.passed],
         build_failed=not report.build.ok and bool(report.build.command),
         labels={status.value: label for status, label in LABELS.items()})

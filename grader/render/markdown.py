@@ -13,7 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
-from grader.render.plaintext import printable_value
+from grader.render.plaintext import printable_value, score_text
 from grader.report import GradeReport, Status
 
 MARKS = {Status.PASSED: "✅", Status.FAILED: "❌", Status.TIMEOUT: "⏱️", Status.ERROR: "⚠️",
@@ -39,5 +39,5 @@ def render(report: GradeReport) -> str:
     """The whole report as Markdown."""
     failures = report.failures()
     template = _environment.get_template("report.md.j2")
-    return template.render(report=report, failures=failures,
+    return template.render(report=report, failures=failures, score=score_text(report),
                            marks={status.value: mark for status, mark in MARKS.items()})

@@ -123,10 +123,21 @@ def transcript_text(check: CheckResult) -> str:
     return "\n\n".join(parts)
 
 
+def score_text(report: GradeReport) -> str:
+    """The score as every format words it: "85/100", or, graded from a student kit (its
+    hidden checks graded after submission), "85 out of the visible 85 points (15 more are
+    graded after submission)"."""
+    if not report.deferred_points:
+        return f"{report.score:g}/{report.max_score:g}"
+    return (f"{report.score:g} out of the visible {report.max_score:g} points "
+            f"({report.deferred_points:g} more are graded after submission)")
+
+
 def report_notes(report: GradeReport) -> str:
-    """What concerns the whole submission: the build log of a failed build, the limits that
-    were hit, and the grading's notes (sandbox caveats, why a grading run failed)."""
-    parts = []
+    """What concerns the whole submission: the score when it is out of the visible checks
+    only, the build log of a failed build, the limits that were hit, and the grading's notes
+    (sandbox caveats, why a grading run failed)."""
+    parts = [f"score: {score_text(report)}"] if report.deferred_points else []
     if not report.build.ok and report.build.command:
         parts.append(f"The build failed: {report.build.command}\n{report.build.log}")
     for limit, checks in limits_hit(report).items():

@@ -26,6 +26,7 @@ from grader.render.plaintext import (
     outcome_text,
     printable_tree,
     report_notes,
+    score_text,
     transcript_text,
 )
 from grader.report import CheckResult, GradeReport, Status
@@ -37,7 +38,7 @@ OUTPUT_CHARS = 16_000         # the top-level output and each format error
 
 def grading_failed(report: GradeReport) -> bool:
     """True when no check could run because the grading run itself failed."""
-    return all(check.status is Status.ERROR for check in report.checks)
+    return all(check.status is Status.ERROR for check in report.checks if not check.deferred)
 
 
 def _test(check: CheckResult, chars: int) -> dict:
@@ -57,16 +58,17 @@ def _test(check: CheckResult, chars: int) -> dict:
 
 
 def _message(report: GradeReport) -> str:
-    failed = [check for check in report.checks if not check.passed]
+    graded = [check for check in report.checks if not check.deferred]
+    failed = [check for check in graded if not check.passed]
     if grading_failed(report):
         return "The grading failed: this submission was not graded and costs no attempt."
     if not report.build.ok and report.build.command:
         verdict = "the build failed, so no check could run"
     elif failed:
-        verdict = f"{len(failed)} of {len(report.checks)} checks lost points"
+        verdict = f"{len(failed)} of {len(graded)} checks lost points"
     else:
         verdict = "every check passed"
-    return f"{report.score:g}/{report.max_score:g} points: {verdict}."
+    return f"Score {score_text(report)}: {verdict}."
 
 
 def render(report: GradeReport) -> str:

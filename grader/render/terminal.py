@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import textwrap
 
-from grader.render.plaintext import printable_tree
+from grader.render.plaintext import printable_tree, score_text
 from grader.report import CheckResult, GradeReport, Status
 
 MARKS = {
@@ -110,8 +110,11 @@ def render(report: GradeReport, colour: bool = False) -> str:
         mark, code = MARKS[check.status]
         title = check.title if len(check.title) <= width else check.title[:width - 1] + "…"
         hidden = " (hidden)" if check.hidden else ""
+        earned = f"{check.earned:>5g}"
+        if check.deferred:
+            earned, hidden = f"{'-':>5}", " (hidden: graded after submission)"
         out.append(f"  {_paint(mark, code, colour)}  {title:<{width}}  "
-                   f"{check.earned:>5g}/{check.points:<3g}{hidden}")
+                   f"{earned}/{check.points:<3g}{hidden}")
     failures = report.failures()
     if failures:
         out += ["", "What went wrong:"]
@@ -119,7 +122,7 @@ def render(report: GradeReport, colour: bool = False) -> str:
         out += _later_failures(failures)
     for note in report.notes:
         out += ["", f"note: {note}"]
-    score = f"{report.score:g}/{report.max_score:g}"
+    score = score_text(report)
     colour_code = "32" if report.full_marks else "31"
     out += ["", f"score: {_paint(score, '1;' + colour_code, colour)}   "
                 f"({report.duration_s:.1f} s, {report.backend} backend, "

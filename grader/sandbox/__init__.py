@@ -26,8 +26,10 @@ def choose_backend() -> str:
     return "docker"
 
 
-def make_sandbox(backend: str, *, name: str = "run") -> Sandbox:
-    """The sandbox for `backend` ("local", "docker", or "auto": see choose_backend)."""
+def make_sandbox(backend: str, *, name: str = "run", disk_mib: int | None = None) -> Sandbox:
+    """The sandbox for `backend` ("local", "docker", or "auto": see choose_backend).
+    `disk_mib`: the disk limit of student code, which a container must know when it starts
+    (the local backend reads it from the assignment inside the run)."""
     if backend == "auto":
         backend = choose_backend()
     if backend == "local":
@@ -39,7 +41,8 @@ def make_sandbox(backend: str, *, name: str = "run") -> Sandbox:
             raise SandboxError(f"the docker backend needs the docker SDK ({error.name}): "
                                f"pip install 'ipc-grader[docker]'") from None
 
-        return DockerSandbox(name=name)
+        return DockerSandbox(name=name) if disk_mib is None else \
+            DockerSandbox(name=name, disk_mib=disk_mib)
     raise SandboxError(f"unknown backend {backend!r} (expected local or docker)")
 
 

@@ -3,7 +3,10 @@
 The container (image ipc-grader:<grader version>, built by docker/build-image.sh) has
   - no network at all (network mode none: only a loopback of its own),
   - a memory limit with no swap beyond it, a pids limit and one CPU,
-  - a read-only root file system; /work (where the grading happens) and /tmp are sized tmpfs,
+  - a read-only root file system; /work (where the grading happens) and what student code
+    may write (its build folder /work/build/student, the checks' folders /work/checks, /tmp)
+    are sized tmpfs, each of the latter of the assignment's disk limit, so that a program
+    that fills one cannot keep the harness from writing its report,
   - every capability dropped but the few the harness needs (CAP_ADD), and no-new-privileges,
   - its own PID, IPC and mount namespaces, so queues and /dev/shm are private and every
     process dies with the container.
@@ -41,6 +44,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from grader import __version__
+from grader.assignment import Limits
+from grader.build import has_sources
+from grader.jail import FILES_PER_MIB
 from grader.sandbox.base import RunOutcome, Sandbox, SandboxError
 
 try:
@@ -59,16 +65,20 @@ ROOT_IN_CONTAINER = f"{WORK}/grader-root"  # where a host GRADER_ROOT tree is co
 MEMORY = "512m"               # memory + tmpfs pages; swap is not allowed beyond it
 PIDS = 128
 NANO_CPUS = 1_000_000_000     # one CPU
-TMPFS = {WORK: "exec,mode=755,size=128m", "/tmp": "mode=1777,size=64m"}
+TMPFS = {WORK: "exec,mode=755,size=128m"}
+STUDENT_DISKS = {f"{WORK}/build/student": "exec,mode=755", f"{WORK}/checks": "exec,mode=711",
+                 "/tmp": "mode=1777"}  # each sized by the disk limit (grader/jail.py)
 # What the harness (root in the container) needs, and nothing more:
 #   CHOWN         give the build and check folders to the student user
 #   SETUID SETGID start student programs as that user (and drop supplementary groups)
 #   DAC_OVERRIDE  write the build log into, and clean up, the student-owned folders
 #   KILL          kill student processes (another uid) at the end of each check
+#   SYS_PTRACE    read /proc/PID/maps of student processes (has a program mapped its shared
+#                 memory yet?), which the kernel guards like ptrace
 # Each was measured: without any one of them the reference no longer gets full marks.
-# Not needed: SYS_PTRACE (strace runs as the student user and traces its own child),
-# FOWNER, and everything else docker grants by default (NET_RAW, MKNOD, SETFCAP, ...).
-CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL"]
+# Not needed: FOWNER, and everything else docker grants by default (NET_RAW, MKNOD,
+# SETFCAP, ...). Student code runs as another user, with none of these.
+CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL", "SYS_PTRACE"]
 
 # Student programs of each container run as a user id no other running container uses:
 # RLIMIT_NPROC counts the processes of a uid across the whole kernel, containers included,
@@ -77,6 +87,7 @@ CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL"]
 # and subordinate ids (/etc/subuid, from 100000): no user of an ordinary host, so an escaped
 # process would own nothing there, and no host process shares the student's RLIMIT_NPROC.
 STUDENT_UIDS = range(70000, 100000)
+DISK_MIB = Limits().disk_mib  # unless the grading says otherwise
 STALE_CREATED_S = 600         # a container of ours still "created" after this never started
 OUTPUT_TAIL = 4000            # characters of the harness's own output kept for errors
 COPY_OUT_MAX = 64 * 1024 * 1024
@@ -88,16 +99,20 @@ _UNPACK_THEN = f'tar -x -C {WORK} -f - && exec "$@"'  # sh -c script: unpack std
 
 
 def image_name() -> str:
-    return f"{IMAGE}:{__version__}"
+    """The grading image: ipc-grader:<version>, or GRADER_IMAGE (a student kit's image,
+    ipc-grader-student:<version>, which holds no reference source and no hidden check)."""
+    return os.environ.get("GRADER_IMAGE") or f"{IMAGE}:{__version__}"
 
 
 class DockerSandbox(Sandbox):
     name = "docker"
     python = "python3"
 
-    def __init__(self, name: str = "run", image: str | None = None) -> None:
+    def __init__(self, name: str = "run", image: str | None = None,
+                 disk_mib: int = DISK_MIB) -> None:
         self.label = name
         self.image = image or image_name()
+        self.disk_mib = disk_mib
         self.notes: list[str] = []
         self.uid: int | None = None
         self.container_id: str | None = None
@@ -164,7 +179,8 @@ class DockerSandbox(Sandbox):
         host_config = api.create_host_config(
             network_mode="none", ipc_mode="private", init=True, auto_remove=True,
             mem_limit=MEMORY, memswap_limit=MEMORY, pids_limit=PIDS, nano_cpus=NANO_CPUS,
-            read_only=True, tmpfs=TMPFS, cap_drop=["ALL"], cap_add=CAP_ADD,
+            read_only=True, tmpfs={**TMPFS, **self._disks()}, cap_drop=["ALL"],
+            cap_add=CAP_ADD,
             security_opt=["no-new-privileges"], log_config={"type": "none", "config": {}})
         created = api.create_container(
             self.image, command=["sh", "-c", "exec cat >/dev/null"], stdin_open=True,
@@ -178,6 +194,11 @@ class DockerSandbox(Sandbox):
         # this (only) attached client goes away, so the container dies with this process.
         self._keeper = api.attach_socket(self.container_id, params={"stdin": 1, "stream": 1})
         api.start(self.container_id)
+
+    def _disks(self) -> dict[str, str]:
+        size, files = self.disk_mib, self.disk_mib * FILES_PER_MIB
+        return {path: f"{options},size={size}m,nr_inodes={files}"
+                for path, options in STUDENT_DISKS.items()}
 
     def destroy(self) -> None:
         if self._client is None:
@@ -371,6 +392,8 @@ def _write_tar(fileobj: BinaryIO, copies: list[_Copy]) -> None:
                     info.uid = info.gid = 0
                     info.uname = info.gname = "root"
                     info.mode = (info.mode & 0o777) | (0o700 if info.isdir() else 0o600)
+                    if path == folder:  # read by the harness only (it copies what it builds)
+                        info.mode = 0o700
                     if info.isreg():
                         with open(path, "rb") as handle:
                             archive.addfile(info, handle)
@@ -379,21 +402,24 @@ def _write_tar(fileobj: BinaryIO, copies: list[_Copy]) -> None:
 
 
 def _walk(folder: Path, skip_builds: bool):
-    """Every path below `folder`, links not followed, build products left out if asked."""
+    """Every path below `folder`, links not followed, build products left out if asked: but
+    for the programs of a folder that has no sources to build them from (a student kit's
+    reference, shipped compiled)."""
     for parent, dirs, files in os.walk(folder):
         if skip_builds:
             dirs[:] = [d for d in dirs if d not in _SKIPPED_NAMES]
         yield from (Path(parent, d) for d in dirs)
+        prebuilt = not has_sources(files)
         for file in files:
             path = Path(parent, file)
-            if not (skip_builds and _is_build_product(path)):
+            if not (skip_builds and _is_build_product(path, prebuilt)):
                 yield path
 
 
-def _is_build_product(path: Path) -> bool:
+def _is_build_product(path: Path, prebuilt: bool) -> bool:
     if path.suffix in _SKIPPED_SUFFIXES:
         return True
-    if path.is_symlink() or not path.is_file():
+    if prebuilt or path.is_symlink() or not path.is_file():
         return False
     with open(path, "rb") as handle:
         return handle.read(4) == b"\x7fELF"  # a compiled program

@@ -23,6 +23,7 @@ import fcntl
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,7 @@ class LocalSandbox(Sandbox):
         if os.geteuid() == 0:
             RUNS.mkdir(parents=True, exist_ok=True)
             (RUNS / "runs").mkdir(exist_ok=True)
+            (RUNS / "runs").chmod(0o711)  # no user of this machine may list the runs
             _remove_orphaned_runs()
             new = Path(tempfile.mkdtemp(prefix="new-", dir=RUNS / "runs"))
             self._root_lock = _lock(new)  # locked before a sweep can see it as run-*
@@ -95,7 +97,8 @@ class LocalSandbox(Sandbox):
         """A user id no other running grading holds: flock'ed files, released at destroy()."""
         locks = RUNS / "uids"
         locks.mkdir(exist_ok=True)
-        for uid in UIDS:
+        uids = student_uids()
+        for uid in uids:
             handle = open(locks / str(uid), "w")  # noqa: SIM115 (held until destroy)
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -104,10 +107,11 @@ class LocalSandbox(Sandbox):
                 continue
             self._uid_lock = handle
             return uid
-        raise RuntimeError(f"all {len(UIDS)} sandbox user ids are in use")
+        raise RuntimeError(f"all {len(uids)} sandbox user ids are in use")
 
     def copy_in(self, source: Path, name: str) -> None:
-        shutil.copytree(source, self.root / name, symlinks=True)
+        shutil.copytree(source, self.root / name, symlinks=True, copy_function=_copy_file)
+        (self.root / name).chmod(0o700)  # read by the harness only (it copies what it builds)
 
     def run(self, argv: list[str], timeout: float) -> RunOutcome:
         log = self.root / "grading.log"
@@ -162,6 +166,18 @@ class LocalSandbox(Sandbox):
             self.notes.append(f"removed files your programs left behind: {', '.join(left[:5])}")
 
 
+def student_uids() -> range:
+    """The user ids student code runs as: UIDS, or GRADER_UIDS="FIRST-LAST". A grading
+    container on a shared kernel (a Gradescope or PrairieLearn grader: `grade entrypoint`)
+    takes a block of its own, as the docker backend does: the lock files above are the
+    container's alone, RLIMIT_NPROC counts a uid's processes across every container of the
+    machine, and a kill of all of a uid's processes from outside reaches them all."""
+    first, _, last = os.environ.get("GRADER_UIDS", "").partition("-")
+    if first.isdigit() and last.isdigit() and int(first) <= int(last):
+        return range(int(first), int(last) + 1)
+    return UIDS
+
+
 HARNESS_ENV = ("PATH", "LANG", "LC_ALL", "GRADER_ROOT", "IPC_GRADER_TRACING", "VIRTUAL_ENV",
                "PYTHONPATH")
 """What the grading run inherits of the grader's environment: what it needs to start, and
@@ -171,6 +187,20 @@ nothing else (no keys, tokens or database URLs of a `grade serve`)."""
 def harness_environment() -> dict[str, str]:
     kept = {name: os.environ[name] for name in HARNESS_ENV if name in os.environ}
     return {**kept, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _copy_file(source: str, dest: str) -> None:
+    """Copy a file of a submission with its mode and times, but never a set-user-ID or
+    set-group-ID bit: copied by root, the file would be root's, and such a bit would make it
+    a way to root on this machine for whoever reaches it. What is not a regular file (a FIFO,
+    a socket, a device) is left out, as the docker backend does: copying a FIFO would wait
+    for a writer for ever."""
+    info = os.lstat(source)
+    if not stat.S_ISREG(info.st_mode):
+        return
+    shutil.copyfile(source, dest, follow_symlinks=False)
+    os.utime(dest, ns=(info.st_atime_ns, info.st_mtime_ns))
+    os.chmod(dest, stat.S_IMODE(info.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
 
 
 def _lock(folder: Path) -> int | None:
