@@ -37,8 +37,8 @@ class Limits:
     output_kib: int = 256         # stdout and stderr kept per process; the rest is discarded
     open_files: int = 256
     file_mib: int = 64            # largest file a student process may write
-    disk_mib: int = 64            # all a run's student code may write: its build folder, its
-    #                               working folders, /tmp (in a container: each of them)
+    disk_mib: int = 64            # each folder student code may write (its build folder, the
+    #                               checks' folders, /tmp) is a disk of this size (grader/jail.py)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from grader.assignment import Assignment
 from grader.confinement import DEFAULT_ENV, Confinement
-from grader.memory import MemoryCgroup
+from grader.memory import BUILD, MemoryCgroup
 from grader.process import wait_group_gone
 from grader.report import BuildResult
 
@@ -83,7 +83,7 @@ def build(folder: Path, assignment: Assignment, confinement: Confinement) -> Bui
     # of its own (the run's name + "-build", removed after it); in a container, the
     # container's limit holds, and its OOM count names it.
     run = confinement.memory
-    own = (MemoryCgroup.create(f"{run.path.name}-build", memory_mib << 20)
+    own = (MemoryCgroup.create(f"{run.path.name}{BUILD}", memory_mib << 20)
            if run is not None and run.own else None)
     watched = own or run
     builder = replace(confinement, limits=limits, memory=own)
@@ -116,7 +116,8 @@ def build(folder: Path, assignment: Assignment, confinement: Confinement) -> Bui
         # group, and would run on beside the checks: it is killed with the build.
         confinement.kill_leftovers()
         if own is not None:
-            MemoryCgroup.remove(own.path.name)
+            with contextlib.suppress(OSError):
+                own.path.rmdir()
     if ok:
         absent = [p for p in assignment.programs if not os.access(folder / p, os.X_OK)]
         if absent:

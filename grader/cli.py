@@ -311,8 +311,7 @@ def _entrypoint(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     """Grade a class (grader/batch/); the summary on stdout, progress on stderr."""
-    from grader.batch import BatchError, BatchOptions, run_batch
-    from grader.batch.runner import summary
+    from grader.batch.runner import BatchError, BatchOptions, run_batch, summary
 
     assignment = find_assignment(args.assignment)
     options = BatchOptions(

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -145,6 +146,18 @@ class Confinement:
         """Kill every process of the student user: the end of a grading run."""
         if self.uid is not None:
             kill_all_of(self.uid, self.gid)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder student code wrote in, whatever it left there. shutil.rmtree recurses
+    once per level and raises RecursionError (ignore_errors or not) on a tree a few thousand
+    folders deep, which a student program makes in a second (hostile/mode_change): then
+    `rm -rf`, which does not recurse, does it."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)],
+                       stderr=subprocess.DEVNULL, check=False)
 
 
 def kill_all_of(uid: int, gid: int | None = None) -> None:

@@ -8,8 +8,10 @@ What student code may see of the run folder (the work folder, mode 711: no listi
   reference-bin/   the reference programs, executable and not readable (711)
   checks/<id>/     each check's working folder, owned by the student user
 and nothing else: the reference sources are built as root in build/reference/ (700), the
-checks' results and logs go to private/ (700), the report is written at the end. On the local
-backend student code also runs in a jail (grader/jail.py) that hides the rest of the machine.
+checks' results and logs go to private/ (700), the traces to checks.traces/ (700), the report
+is written at the end. On the local backend student code also runs in a jail
+(grader/jail.py) that hides the rest of the machine, and build/student/ and checks/ are disks
+of its own (tmpfs of the assignment's disk limit), as they are in a container.
 
     python -m grader.inside assignment1 submission --out report.json [--uid N --gid N]
                             [--only CHECK,CHECK] [-k EXPR]

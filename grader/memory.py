@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 V1 = Path("/sys/fs/cgroup/memory")
+BUILD = "-build"  # the build's cgroup is the run's name + BUILD (grader/build.py)
 V2 = Path("/sys/fs/cgroup")  # unified hierarchy: only read (a container's own limit)
 
 
@@ -76,7 +77,16 @@ class MemoryCgroup:
         return 0
 
     @staticmethod
-    def remove(name: str) -> None:
-        """Remove the run cgroup `name` once its processes are gone (the sandbox's destroy)."""
+    def all() -> list[str]:
+        """The names of the run (and build) cgroups that exist."""
         with contextlib.suppress(OSError):
-            (V1 / "ipc-grader" / name).rmdir()
+            return [p.name for p in (V1 / "ipc-grader").iterdir() if p.is_dir()]
+        return []
+
+    @staticmethod
+    def remove(name: str) -> None:
+        """Remove the run cgroup `name`, and its build's (`name` + BUILD), once their
+        processes are gone (the sandbox's destroy: a grading killed mid-build leaves both)."""
+        for group in (f"{name}{BUILD}", name):
+            with contextlib.suppress(OSError):
+                (V1 / "ipc-grader" / group).rmdir()

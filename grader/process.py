@@ -110,19 +110,29 @@ class Program:
     exited_at: float | None = None  # ...and at its exit, to the millisecond (a waiter thread)
     _exited: threading.Event = field(default_factory=threading.Event)
     _feed: queue.Queue | None = None
+    _stdin_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def start(cls, name: str, argv: list[str], *, cwd: Path, confinement: Confinement,
               trace_prefix: Path | None = None, wrapper: Sequence[str] = (),
               env: dict[str, str] | None = None, terminal: bool = True,
-              digest: bool = False, steps: StepLog | None = None) -> Program:
+              digest: bool = False, closed_stdout: bool = False,
+              steps: StepLog | None = None) -> Program:
         """Start `wrapper + argv` (the wrapper: strace, when traced); `argv` is what feedback
         shows as the command. `terminal=False` gives stdout a pipe instead of a pty, as in
         `./chat | cat`: C's stdio then buffers whole blocks, and only a program that flushes
         its lines shows them in time. `digest=True` (a pipe too) also hashes all of stdout,
-        beyond the output cap: `stdout_digest` and `stdout_size` judge gigabytes exactly."""
-        terminal = terminal and not digest
-        if terminal:
+        beyond the output cap: `stdout_digest` and `stdout_size` judge gigabytes exactly.
+        `closed_stdout=True`: stdout is a pipe whose reading end is closed before the start,
+        as in `./reader | head -c 0`: every write() to it fails with EPIPE (or SIGPIPE kills
+        the program, unless it ignores SIGPIPE); the program's stdout is then empty."""
+        terminal = terminal and not digest and not closed_stdout
+        if closed_stdout:
+            master, slave = os.pipe()
+            os.close(master)
+            master, unused = os.pipe()  # what the capture reads: at once EOF
+            os.close(unused)
+        elif terminal:
             master, slave = os.openpty()
             tty.setraw(slave)  # output bytes arrive exactly as written: no "\n" -> "\r\n"
         else:
@@ -201,6 +211,10 @@ class Program:
             except BrokenPipeError:
                 if until_closed:
                     return
+                # Its stdin closes as it exits, a moment before the exit itself is seen: wait
+                # for that, or the verdict would be "closed its input early; it is still
+                # running" for a program that exited (tests/submissions/hostile/kill_all).
+                self._exited.wait(1.0)
                 raise Failure(f"{self.name} closed its input early; it {self.describe_exit()}") \
                     from None
             except BlockingIOError:
@@ -212,11 +226,21 @@ class Program:
     def feed(self, data: bytes, *, then_close: bool = False) -> None:
         """Write `data` to stdin in the background (in order with earlier feeds), so a check
         goes on while the program reads megabytes at its own pace; `then_close` closes stdin
-        once all is written. Do not mix with send() on the same program."""
+        once all is written (`feed(b"", then_close=True)`: close it after what was fed
+        before). Do not mix with send() on the same program: the feeding thread writes with
+        blocking writes (the kernel moves the bytes as the program reads them; a Python loop
+        around non-blocking writes woke up for every page freed, seconds for 64 MiB)."""
         if self._feed is None:
+            if self._stdin is None:
+                raise Failure(f"{self.name}'s input is already closed")
+            # A descriptor of the feeding thread's own: the check may close stdin's (wait(),
+            # reap()) while a write blocks, and the number may then be reused elsewhere.
+            fd = os.dup(self._stdin)
+            os.set_blocking(fd, True)
             self._feed = queue.Queue()
-            threading.Thread(target=self._feeder, daemon=True).start()
-        self.steps.sent(f"{self.name}'s stdin (in the background)", data[:200])
+            threading.Thread(target=self._feeder, args=(fd,), daemon=True).start()
+        if data:
+            self.steps.sent(f"{self.name}'s stdin (in the background)", data[:200])
         self._feed.put(data)
         if then_close:
             self._feed.put(None)
@@ -232,11 +256,16 @@ class Program:
             time.sleep(0.002)
         return True
 
-    def _feeder(self) -> None:
-        while (data := self._feed.get()) is not None and data is not ...:
-            with contextlib.suppress(Failure):  # the program stopped reading: it ends or not
-                self.send(data, timeout=3600)
-            self._feed.task_done()
+    def _feeder(self, fd: int) -> None:
+        try:
+            while (data := self._feed.get()) is not None and data is not ...:
+                payload = memoryview(data)
+                with contextlib.suppress(OSError):  # EPIPE: the program ended, or closed stdin
+                    while payload:
+                        payload = payload[os.write(fd, payload):]
+                self._feed.task_done()
+        finally:
+            os.close(fd)
         if data is None:
             self.close_stdin()
         self._feed.task_done()
@@ -246,10 +275,12 @@ class Program:
             self._feed.put(...)  # the feeder ends: a program that is gone reads nothing
 
     def close_stdin(self) -> None:
-        """End of input: the program's next read() returns 0."""
-        if self._stdin is not None:
-            os.close(self._stdin)
-            self._stdin = None
+        """End of input: the program's next read() returns 0. Safe from two threads at once
+        (a check's wait() and the feeding thread's close): the descriptor is closed once."""
+        with self._stdin_lock:
+            fd, self._stdin = self._stdin, None
+        if fd is not None:
+            os.close(fd)
             self.steps.add(f"{self.name}'s stdin closed (EOF)")
 
     # ---- output ---------------------------------------------------------------------------
@@ -587,6 +618,13 @@ def wait_group_gone(pgid: int, timeout: float = 2.0) -> bool:
     return True
 
 
+def traces_folder(workdir: Path) -> Path:
+    """Where the traces of the programs a check runs in `workdir` go: beside the checks'
+    folders, not among them (root's only: student code neither writes nor reads a trace, and
+    a student filling its disk, grader/jail.py, cannot cut one short)."""
+    return workdir.parent.with_name(f"{workdir.parent.name}.traces") / workdir.name
+
+
 class Launcher:
     """Starts the programs of one build (the student's or the reference) for one check.
 
@@ -608,12 +646,13 @@ class Launcher:
     def spawn(self, program: str, *args: str | bytes | int,
               trace: str | Sequence[str] | None = None, inject: Sequence[str] = (),
               name: str | None = None, terminal: bool = True,
-              digest: bool = False) -> Program:
+              digest: bool = False, closed_stdout: bool = False) -> Program:
         """Start `program args...`; with `trace`, under strace limited to those syscalls.
 
         `name` is how feedback calls it (default: "your server"); "chat A" tells two apart.
         `terminal=False`: stdout is a pipe, not a terminal; `digest=True`: a pipe whose
-        every byte is hashed (see Program.start)."""
+        every byte is hashed; `closed_stdout=True`: a pipe nobody reads, closed before the
+        start, so writes fail with EPIPE (see Program.start)."""
         argv = [str(self.path(program)), *map(_argument, args)]
         prefix, wrapper = None, []
         if not TRACING and not inject:
@@ -621,14 +660,15 @@ class Launcher:
         if trace is not None or inject:
             from grader.trace import strace_command
 
-            traces = self.cwd.with_name(f"{self.cwd.name}.traces")  # the student cannot write
-            traces.mkdir(mode=0o755, exist_ok=True)
+            traces = traces_folder(self.cwd)
+            traces.parent.mkdir(mode=0o700, exist_ok=True)
+            traces.mkdir(mode=0o700, exist_ok=True)
             prefix = traces / f"{program}-{len(self.started)}"
             wrapper = strace_command(prefix, trace or [], inject)
         name = name or f"{self.owner} {program}"
         started = Program.start(name, argv, cwd=self.cwd, confinement=self.confinement,
                                 trace_prefix=prefix, wrapper=wrapper, terminal=terminal,
-                                digest=digest, steps=self.steps)
+                                digest=digest, closed_stdout=closed_stdout, steps=self.steps)
         self.started.append(started)
         return started
 

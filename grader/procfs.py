@@ -134,16 +134,25 @@ def pending_signals(pid: int) -> set[int]:
 
 def shared_mappings(pid: int, under: str = "/dev/shm/") -> list[str]:
     """The files under `under` that process `pid` has mapped shared (MAP_SHARED): its POSIX
-    shared memory segments, once it has attached them ([] when it is gone)."""
+    shared memory segments, once it has attached them ([] when it is gone). Paths are as the
+    program sees them: in a jail (another root) /proc shows them under the jail's root, which
+    is taken off; a file removed since (shm_unlink) still counts, without " (deleted)"."""
     try:
         lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+        root = os.readlink(f"/proc/{pid}/root").rstrip("/")
     except OSError:
         return []
     found = []
     for line in lines:
         fields = line.split(maxsplit=5)
-        if len(fields) == 6 and fields[1].endswith("s") and fields[5].startswith(under):
-            found.append(fields[5])
+        if len(fields) < 6 or not fields[1].endswith("s"):
+            continue
+        path = fields[5].removesuffix(" (deleted)")
+        if root and not path.startswith(root + "/"):
+            continue
+        path = path[len(root):]
+        if path.startswith(under):
+            found.append(path)
     return sorted(set(found))
 
 

@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ import yaml
 
 from grader.assignment import ROOT, Assignment, load_assignment
 from grader.grading import grade
-from grader.memory import V1
+from grader.memory import BUILD, V1
 from grader.report import CheckResult, GradeReport, Status
 from grader.sandbox.docker import LABEL, STUDENT_UIDS, image_name
 from grader.sandbox.local import RUNS, SWEPT, UIDS
@@ -206,9 +207,22 @@ def _docker_uids_in_use() -> set[int]:
     return {int(u) for u in done.stdout.split() if u.isdigit()}
 
 
-def sandbox_processes() -> list[str]:
+def sandbox_processes(settle: float = 3.0) -> list[str]:
     """Live processes of gradings on a sandbox uid that no running grading holds: a local
-    uid no grading has locked, or a docker student uid no container of ours has."""
+    uid no grading has locked, or a docker student uid no container of ours has.
+
+    A grading torn down right now (another test's, killed or interrupted) releases its uid
+    while its processes are still dying: a process is only counted if it is still there
+    after `settle` seconds. A leftover stays; a dying process is gone in milliseconds."""
+    found = _sandbox_processes()
+    deadline = time.monotonic() + settle
+    while found and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = [f for f in _sandbox_processes() if f in found]
+    return found
+
+
+def _sandbox_processes() -> list[str]:
     found, docker_pids = [], []
     for pid, fields in _processes():
         uids = {int(u) for u in fields.get("Uid", "").split()}
@@ -283,7 +297,7 @@ def orphaned_cgroups() -> list[str]:
     if not parent.is_dir():
         return []
     return [str(group) for group in parent.iterdir() if group.is_dir() and
-            not (RUNS / "runs" / group.name.removesuffix("-build")).exists()]
+            not (RUNS / "runs" / group.name.removesuffix(BUILD)).exists()]
 
 
 def leftovers(folder: Path) -> list[str]:

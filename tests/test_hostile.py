@@ -32,6 +32,7 @@ import pytest
 from conftest import REPO, SERVER_ONLY, SUBMISSIONS, check, failed_before_serving
 
 from grader.assignment import Assignment
+from grader.confinement import remove_tree
 from grader.report import GradeReport, Status
 from grader.sandbox.docker import STUDENT_UIDS
 from grader.sandbox.local import UIDS, LocalSandbox
@@ -149,10 +150,25 @@ def million_files(report: GradeReport, context: Context) -> None:
     assert "created 1000000 files" not in evidence(report)
 
 
+def open_files(report: GradeReport, context: Context) -> None:
+    hog = failed_before_serving(report, "your server exited with code 1 instead of listening")
+    assert "open: Too many open files" in evidence(report)
+    assert "the open files limit (32) was reached" in hog.feedback
+
+
+def big_file(report: GradeReport, context: Context) -> None:
+    failed_before_serving(report, "your server was killed: file size limit (8 MiB) exceeded "
+                                  "instead of listening")
+
+
 def kill_all(report: GradeReport, context: Context) -> None:
     killer = check(report, "student_client_reference_server")
     assert killer.status is Status.FAILED
-    assert killer.feedback.startswith("your client printed '' for input")
+    # The client exits at once without reading its input: whether the check's write of it
+    # comes before (then the client printed nothing) or after (a broken pipe) is a race.
+    assert killer.feedback.startswith(("your client printed '' for input",
+                                       "your client closed its input early; it exited with "
+                                       "code 0")), killer.feedback
     assert any(t.startswith("$ ") and "server" in t.splitlines()[0]
                and t.endswith("was killed by SIGKILL (Killed)") for t in killer.evidence), \
         killer.evidence  # the reference server, killed by the student's client
@@ -284,6 +300,8 @@ CORPUS: dict[str, Case] = {
     "big_alloc": Case(SERVER_ONLY, big_alloc, {"memory_mib": 256}),
     "disk_fill": Case(SERVER_ONLY, disk_fill, {"disk_mib": 16, "file_mib": 8, **SMALL}),
     "million_files": Case(SERVER_ONLY, million_files, {"disk_mib": 16, **SMALL}),
+    "open_files": Case(SERVER_ONLY, open_files, {"open_files": 32, **SMALL}),
+    "big_file": Case(SERVER_ONLY, big_file, {"file_mib": 8, **SMALL}),
     "ipc_leftovers": Case(SERVER_ONLY, ipc_leftovers, SMALL),
     "kill_all": Case(("sums_rounds", "student_client_reference_server",
                       "reference_client_student_server", "client_no_server"), kill_all),
@@ -340,6 +358,25 @@ def test_sandbox_uid_ranges_are_the_guards_of_the_corpus():
     """fork_bomb, kill_all and kill_grader refuse to run outside these ranges."""
     assert [UIDS.start, UIDS.stop, STUDENT_UIDS.start, STUDENT_UIDS.stop] == \
         [62000, 63000, 70000, 100000]
+
+
+def test_a_tree_thousands_deep_is_removed(tmp_path):
+    """What hostile/mode_change leaves (where no disk of its own takes it away: a check's
+    folder, a local run without root): shutil.rmtree alone raises RecursionError on it."""
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    try:
+        for _ in range(3000):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+    (deep / "d").chmod(0)  # and a mode that stops the owner, not root
+    remove_tree(deep)
+    assert not deep.exists()
 
 
 def test_local_copy_drops_set_id_bits(tmp_path):

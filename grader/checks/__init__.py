@@ -14,7 +14,8 @@ Failing: raise `Failure(rationale, help=...)` or `Mismatch(expected, actual)`, o
 `assert cond, "what went wrong"`. Programs (`student.spawn(...)`) know how to say how they
 ended: `program.expect_exit(1, within=3, stderr=True, when="with a file at the path")`.
 Waiting: `wait_until(condition, within, what, watch=program)`, `eventually(...)`.
-Facts: `procfs` (threads' states, CPU, wake-ups, fds, pending signals), `expect_idle`,
+Facts: `procfs` (threads' states, CPU, wake-ups, fds, pending signals), `expect_idle`
+(`measure_idle_each`: several programs over one window),
 `mqueue.Queue` (POSIX message queues), `shm.objects` (shared memory and named semaphores),
 `tcp.listening(port)` (readiness without connecting), `other_channels(trace, allow=...)`
 (every way to pass data that the assignment does not allow, under CHANNEL_TRACE).
@@ -27,7 +28,7 @@ See "Writing an assignment" in README.md for each with an example.
 from grader import procfs
 from grader.checks import mqueue, shm, tcp
 from grader.checks.data import random_bytes, sentence
-from grader.checks.idle import Idle, expect_idle, measure_idle
+from grader.checks.idle import Idle, expect_idle, measure_idle, measure_idle_each
 from grader.checks.load import busy_machine, cpu_hogs, stutter
 from grader.checks.names import Names
 from grader.connection import Connection
@@ -52,6 +53,7 @@ __all__ = [
     "eventually",
     "expect_idle",
     "measure_idle",
+    "measure_idle_each",
     "mqueue",
     "other_channels",
     "procfs",

@@ -55,16 +55,34 @@ def measure_idle(programs: Program | Iterable[Program], seconds: float = WINDOW)
     return Idle(time.monotonic() - started, cpu / 1e9, woke)
 
 
+def measure_idle_each(programs: Iterable[Program], seconds: float = WINDOW) -> list[Idle]:
+    """Like measure_idle, but one Idle per program, all over the same window: two programs
+    that wait for each other are judged each on its own, in one window instead of two.
+
+        writer_idle, reader_idle = measure_idle_each([writer, reader], seconds=1.0)
+    """
+    group = list(programs)
+    cpu = [procfs.cpu_ns(p.pid) for p in group]
+    woke = [procfs.wakeups(p.pid) for p in group]
+    started = time.monotonic()
+    time.sleep(seconds)
+    cpu = [procfs.cpu_ns(p.pid) - before for p, before in zip(group, cpu, strict=True)]
+    woke = [procfs.wakeups(p.pid) - before for p, before in zip(group, woke, strict=True)]
+    elapsed = time.monotonic() - started
+    return [Idle(elapsed, c / 1e9, w) for c, w in zip(cpu, woke, strict=True)]
+
+
 def expect_idle(program: Program, *, when: str, cpu_share: float = 0.05,
                 wakeups_per_second: float | None = None, seconds: float = WINDOW,
-                help: str | None = None) -> Idle:
+                help: str | None = None, measured: Idle | None = None) -> Idle:
     """Fail unless `program` stays below `cpu_share` of a CPU (and, if given, below
-    `wakeups_per_second`) over `seconds` while it has nothing to do.
+    `wakeups_per_second`) over `seconds` while it has nothing to do. `measured`: judge a
+    window measured already (by measure_idle_each) instead of measuring one now.
 
         expect_idle(server, when="right after it started", cpu_share=0.1,
                     wakeups_per_second=100, help="wait in sigsuspend(), not in a loop")
     """
-    idle = measure_idle(program, seconds)
+    idle = measured if measured is not None else measure_idle(program, seconds)
     if not program.running:
         raise Failure(f"{program.name} {program.describe_exit()} while it should have been "
                       f"waiting ({when})")

@@ -35,11 +35,11 @@ import pytest
 
 from grader.assignment import Assignment, CheckSpec
 from grader.checks.names import Names
-from grader.confinement import Confinement
+from grader.confinement import Confinement, remove_tree
 from grader.connection import Connection
 from grader.failure import Failure
 from grader.jail import FILES_PER_MIB, disk_full
-from grader.process import Launcher
+from grader.process import Launcher, traces_folder
 from grader.report import CaseResult, CheckResult, Status
 from grader.steps import StepLog
 
@@ -152,8 +152,8 @@ class CheckSession:
             os.chown(folder, self.confinement.uid, self.confinement.gid or -1)
         yield folder
         self.confinement.kill_leftovers()
-        shutil.rmtree(folder, ignore_errors=True)
-        shutil.rmtree(folder.with_name(f"{folder.name}.traces"), ignore_errors=True)
+        remove_tree(folder)
+        shutil.rmtree(traces_folder(folder), ignore_errors=True)
 
     @pytest.fixture
     def student(self, workdir: Path) -> Iterator[Launcher]:

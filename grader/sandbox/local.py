@@ -5,8 +5,10 @@ As root (a grading server, CI, a container), each run gets:
     SysV objects are private, there is no network but loopback, and when the run ends the
     kernel kills every process left in its PID namespace;
   - a user id of its own (62000-62999, allocated with a lock file), so RLIMIT_NPROC stops
-    fork bombs, `kill -1` from student code reaches only its own processes, and student code
-    can write nowhere but its folders and the world-writable temp dirs, which are swept after.
+    fork bombs and `kill -1` from student code reaches only its own processes;
+  - a jail (grader/jail.py) in which student code sees the system read-only and its own
+    folders, and writes only to small disks of its own (its build folder, the checks'
+    folders, /tmp), which vanish with the run.
 Without root, it tries the same namespaces inside a user namespace, and otherwise runs with
 rlimits only, saying so once in the report.
 
@@ -30,8 +32,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from grader.confinement import kill_all_of
-from grader.memory import MemoryCgroup
+from grader.confinement import kill_all_of, remove_tree
+from grader.memory import BUILD, MemoryCgroup
 from grader.sandbox.base import RunOutcome, Sandbox
 
 RUNS = Path("/var/lib/ipc-grader")
@@ -141,7 +143,7 @@ class LocalSandbox(Sandbox):
             self._sweep_temp_dirs()
         if self.root is not None:
             MemoryCgroup.remove(self.root.name)  # created by grader.inside, named after us
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_tree(self.root)
         if self._uid_lock is not None:
             self._uid_lock.close()
         if self._root_lock is not None:
@@ -159,7 +161,7 @@ class LocalSandbox(Sandbox):
                 if owned:
                     left.append(str(entry))
                     if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry, ignore_errors=True)
+                        remove_tree(entry)
                     else:
                         entry.unlink(missing_ok=True)
         if left:
@@ -215,7 +217,11 @@ def _lock(folder: Path) -> int | None:
 
 
 def _remove_orphaned_runs() -> None:
-    """Remove the run folders (and memory cgroups) of gradings whose grader was killed."""
+    """Remove the run folders (and memory cgroups) of gradings whose grader was killed, and
+    memory cgroups whose run folder is gone (a cgroup lives within its run folder's life)."""
+    for group in MemoryCgroup.all():
+        if not (RUNS / "runs" / group.removesuffix(BUILD)).exists():
+            MemoryCgroup.remove(group)
     for run in (RUNS / "runs").glob("run-*"):
         with contextlib.suppress(OSError):
             fd = _lock(run)
@@ -223,7 +229,7 @@ def _remove_orphaned_runs() -> None:
                 continue  # a live grading holds it
             try:
                 MemoryCgroup.remove(run.name)
-                shutil.rmtree(run, ignore_errors=True)
+                remove_tree(run)
             finally:
                 os.close(fd)
 

@@ -36,7 +36,8 @@ def other_channels(trace: Trace, allow: Iterable[str] = (),
                    sockets: Iterable[str] = ()) -> list[Syscall]:
     """The calls of `trace` that open a channel of a kind not in `allow` (see KINDS), oldest
     first. `sockets` lists socket domains that stay allowed (e.g. "AF_NETLINK", which
-    glibc's mq_notify opens). Reading one's own /proc/PID files is not a channel."""
+    glibc's mq_notify opens). Reading one's own /proc/PID files is not a channel; with
+    "shm" allowed, neither is opening /dev/shm/NAME (what shm_open and sem_open do)."""
     allowed = set(allow)
     if unknown := allowed - set(KINDS):
         raise ValueError(f"unknown channel kind(s) {sorted(unknown)}; known: {KINDS}")
@@ -55,7 +56,10 @@ def other_channels(trace: Trace, allow: Iterable[str] = (),
     if "sysv" not in allowed:
         found += trace.never({"msgget", "msgsnd", "msgrcv", "semget", "semop"})
     if "file" not in allowed:
-        found += trace.files_written()
+        # With "shm" allowed, shm_open() and sem_open() (an open of /dev/shm/NAME for
+        # writing) are the allowed channel, not a file written.
+        shm_files = (b"/dev/shm/",) if "shm" in allowed else ()
+        found += trace.files_written(allowed=(b"/dev/null", b"/dev/tty", *shm_files))
     if "process" not in allowed:
         found += trace.never({"process_vm_writev", "process_vm_readv", "ptrace",
                               "pidfd_getfd"})

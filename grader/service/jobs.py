@@ -1,0 +1,391 @@
+"""The worker pool inside `grade serve`: grading jobs taken from the database, each graded in
+a process of its own, the result and its passback recorded in one transaction.
+
+A worker thread claims the oldest queued job (SELECT ... FOR UPDATE SKIP LOCKED where the
+database has it; an IMMEDIATE transaction on SQLite), then:
+  1. a pushed submission is fetched first (fetch.py) and becomes immutable sources with a
+     content hash, or is refused with the batch's verdict (unsafe, too large, no sources);
+  2. the job's key is (assignment, content hash, grader version, assignment version, image
+     digest, checks selected): a job done under the same key is reused, not graded again
+     (unless the job is forced); a twin running now makes this one wait for it;
+  3. otherwise `python -m grader.batch.worker` grades it (the batch's own worker: its own
+     process and sandbox, killed with us by its parent-death signal, its container with it)
+     with an environment of a few names (ENVIRONMENT): no secret of the server's reaches it;
+  4. the job's report, and its outbox row (passback.plan), are committed together: a grade
+     is never lost between the two, nor posted twice by us (platforms.md, trap 3).
+
+A job of a server that died (SIGKILL, power) stays "running" in the database. At start,
+with SQLite (one server per database: its lock file), every such job is taken again at
+once; with a shared database, those whose heartbeat is older than STALE_S. A job that was
+taken MAX_TRIES times without finishing (it kills its server?) is given an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from grader import __version__
+from grader.batch.runner import WORKER_SLACK_S, batch_backend
+from grader.batch.store import assignment_version
+from grader.batch.unpack import SUBMISSION_CAPS, Budget, Refused, content_hash, prepare
+from grader.grading import run_budget
+from grader.report import GradeReport
+from grader.sandbox import SandboxError
+from grader.service.context import Service
+from grader.service.db import Job, Submission, now
+from grader.service.fetch import FetchError, fetch_commit
+
+log = logging.getLogger("grader.service.jobs")
+
+HEARTBEAT_S = 5.0
+STALE_S = 60.0
+MAX_TRIES = 3
+FETCH_RETRY_S = 30.0
+STOP_GRACE_S = 30.0
+ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "HOME", "GRADER_ROOT", "GRADER_IMAGE", "DOCKER_HOST",
+               "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "VIRTUAL_ENV", "PYTHONPATH")
+"""What a grading process inherits: where the grader, its assignments and the docker engine
+are. Not the server's secrets ("env:NAME" values of grader.toml), nor anything else."""
+
+
+def iso(stamp: float) -> str:
+    """Unix seconds as ISO 8601 with milliseconds and an offset (what AGS asks)."""
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+
+
+class Retry(Exception):
+    """Put the job back in the queue, to be taken again after `delay` seconds."""
+
+    def __init__(self, delay: float, why: str, counts: bool = True) -> None:
+        super().__init__(why)
+        self.delay = delay
+        self.counts = counts  # a try of the job's own (not: waiting for a twin)
+
+
+class WorkerPool:
+    def __init__(self, service: Service, count: int, on_graded=None) -> None:
+        self.service = service
+        self.count = count
+        self.on_graded = on_graded    # called (no argument) after a job is done
+        self.threads: list[threading.Thread] = []
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.lock = threading.Lock()
+        self.wake = threading.Condition()
+
+    # ---- life ---------------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Queue again the jobs a dead server left running; returns how many."""
+        service = self.service
+        with service.db.session() as session:
+            query = update(Job).where(Job.state == "running")
+            if not service.db.is_sqlite:
+                query = query.where(Job.heartbeat_at < now() - STALE_S)
+            found = session.execute(query.values(state="queued", owner="", not_before=0.0))
+            return found.rowcount or 0
+
+    def start(self) -> None:
+        taken = self.recover()
+        if taken:
+            log.info("%d job(s) of a server that stopped are queued again", taken)
+        for number in range(self.count):
+            thread = threading.Thread(target=self._loop, name=f"grader-{number}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def notify(self) -> None:
+        with self.wake:
+            self.wake.notify_all()
+
+    def stop(self) -> None:
+        """Stop the gradings under way (their sandboxes destroyed) and put their jobs back."""
+        self.service.stopping.set()
+        self.notify()
+        with self.lock:
+            procs = list(self.procs.values())
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for thread in self.threads:
+            thread.join(STOP_GRACE_S + 5)
+
+    # ---- one worker ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        service = self.service
+        while not service.stopping.is_set():
+            try:
+                job_id = self.claim()
+            except Exception:  # the database is busy or gone for a moment
+                log.exception("claiming a job failed")
+                job_id = None
+            if job_id is None:
+                with self.wake:
+                    self.wake.wait(1.0)
+                if not service.db.is_sqlite:
+                    self.recover()
+                continue
+            try:
+                self.run(job_id)
+            except Exception:
+                log.exception("job %s failed", job_id)
+                with contextlib.suppress(Exception):
+                    self._finish(job_id, status="error", verdict="the server failed on this "
+                                 "job (see its log)")
+
+    def claim(self) -> int | None:
+        with self.service.db.session() as session:
+            job = session.scalar(select(Job).where(Job.state == "queued",
+                                                   Job.not_before <= now())
+                                 .order_by(Job.id).limit(1)
+                                 .with_for_update(skip_locked=True))
+            if job is None:
+                return None
+            job.state, job.owner = "running", self.service.owner
+            job.started_at = job.heartbeat_at = now()
+            job.tries += 1
+            return job.id
+
+    def run(self, job_id: int) -> None:
+        service = self.service
+        with service.db.session() as session:
+            job = session.get(Job, job_id)
+            submission = session.get(Submission, job.submission_id)
+            tries, force = job.tries, bool(job.force)
+            session.expunge(submission)
+        if tries > MAX_TRIES:
+            self._finish(job_id, status="error", verdict=f"taken {MAX_TRIES} times without "
+                         f"finishing (the server stopped each time): not tried again")
+            return
+        try:
+            self._grade(job_id, submission, force)
+        except Retry as retry:
+            if service.stopping.is_set() or tries < MAX_TRIES or not retry.counts:
+                with service.db.session() as session:
+                    job = session.get(Job, job_id)
+                    job.state, job.owner = "queued", ""
+                    job.not_before = now() + retry.delay
+                    job.verdict = str(retry)
+                    if service.stopping.is_set() or not retry.counts:
+                        job.tries -= 1  # stopped on purpose, or waiting: not the job's fault
+            else:
+                self._finish(job_id, status="error", verdict=str(retry))
+
+    def _grade(self, job_id: int, submission: Submission, force: bool) -> None:
+        service = self.service
+        assignment = service.assignment(submission.assignment_id)
+        course = service.config.course(submission.course)
+        entry = course.assignments.get(submission.assignment) if course else None
+        only = entry.only if entry else None
+        if submission.state == "received":
+            submission = self._fetch(submission, course, assignment)
+        if submission.state == "refused":
+            self._finish(job_id, status="refused", verdict=submission.verdict)
+            return
+        try:
+            backend, image = batch_backend(service.config.backend)
+        except Exception as error:  # no engine now: wait for it
+            raise Retry(60.0, f"no grading backend: {error}") from None
+        selection = ",".join(sorted(only)) if only is not None else "all"
+        key = {"content_hash": submission.content_hash, "grader_version": __version__,
+               "assignment_version": assignment_version(assignment), "image": image,
+               "selection": selection}
+        with service.db.session() as session:
+            job = session.get(Job, job_id)
+            for name, value in key.items():
+                setattr(job, name, value)
+            same = (select(Job).join(Submission, Submission.id == Job.submission_id)
+                    .where(Submission.assignment_id == submission.assignment_id,
+                           *(getattr(Job, k) == v for k, v in key.items()), Job.id != job_id))
+            if not force:
+                done = session.scalar(same.where(Job.state == "done", Job.status == "graded")
+                                      .order_by(Job.id.desc()).limit(1))
+                if done is not None:
+                    reused = done.id, done.report
+                else:
+                    reused = None
+                    twin = session.scalar(same.where(Job.state == "running").limit(1))
+                    if twin is not None:
+                        raise Retry(2.0, f"waiting for job {twin.id}, which grades the same "
+                                         f"content", counts=False)
+            else:
+                reused = None
+        if reused is not None:
+            report = GradeReport.from_dict(json.loads(reused[1]))
+            report.submission = submission.id
+            self._finish(job_id, status="graded", report=report, reused_from=reused[0])
+            return
+        report, why = self._run_grading(job_id, submission, assignment, backend, only)
+        if report is None:
+            if service.stopping.is_set():
+                raise Retry(0.0, "the server stopped during the grading")
+            self._finish(job_id, status="error", verdict=why)
+            return
+        self._finish(job_id, status="graded", report=report)
+
+    def _fetch(self, submission: Submission, course, assignment) -> Submission:
+        """The pushed commit into DATA/sources/<id>/, once; the submission then immutable."""
+        service = self.service
+        final = service.sources / submission.id
+        notes: list[str] = []
+        with tempfile.TemporaryDirectory(prefix=f"fetch-{submission.id}-",
+                                         dir=service.work) as tmp:
+            staged = Path(tmp) / "staged"
+            budget = Budget(SUBMISSION_CAPS)
+            repository = submission.origin.rpartition("/")[2]
+            try:
+                if course is None:
+                    raise FetchError(f"course {submission.course} is no longer configured")
+                fetch_commit(course.git_base_url, repository, submission.commit,
+                             submission.ref, staged, budget)
+                unpacked = prepare(staged, budget, assignment.programs)
+            except FetchError as error:
+                raise Retry(FETCH_RETRY_S, str(error)) from None
+            except Refused as refusal:
+                state, verdict, digest = "refused", f"{refusal.status}: {refusal}", None
+            else:
+                if final.exists():
+                    shutil.rmtree(final)
+                unpacked.folder.rename(final)
+                state, verdict, digest = "ready", "", content_hash(final)
+                notes = unpacked.notes
+        with service.db.session() as session:
+            row = session.get(Submission, submission.id)
+            row.state, row.verdict, row.content_hash = state, verdict, digest
+            row.notes = json.dumps(notes)
+            session.flush()
+            session.expunge(row)
+        return row
+
+    def _run_grading(self, job_id: int, submission: Submission, assignment, backend: str,
+                     only) -> tuple[GradeReport | None, str]:
+        service = self.service
+        folder = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=service.work))
+        out, log_path = folder / "report.json", folder / "grading.log"
+        argv = ["setpriv", "--pdeathsig", "KILL", sys.executable, "-m", "grader.batch.worker",
+                str(assignment.folder), str(service.sources / submission.id), str(out),
+                "--backend", backend, "--parent", str(os.getpid())]
+        if only is not None:
+            argv += ["--only", ",".join(sorted(only))]
+        env = grading_environment(folder)
+        budget = run_budget(assignment, only) + WORKER_SLACK_S
+        started = time.monotonic()
+        code: int | None = None
+        try:
+            with open(log_path, "wb") as err:
+                with self.lock:
+                    if service.stopping.is_set():
+                        return None, "stopped"
+                    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                            start_new_session=True)
+                    self.procs[job_id] = proc
+                try:
+                    while True:
+                        try:
+                            code = proc.wait(HEARTBEAT_S)
+                            break
+                        except subprocess.TimeoutExpired:
+                            self._heartbeat(job_id)
+                            if time.monotonic() - started > budget:
+                                _terminate(proc)
+                                code = None
+                                break
+                finally:
+                    with self.lock:
+                        self.procs.pop(job_id, None)
+            report = _load(out)
+            if report is not None:
+                report.submission = submission.id
+                notes = json.loads(submission.notes or "[]")
+                report.notes[:0] = notes
+                return report, ""
+            tail = log_path.read_text(errors="replace").strip()[-1500:]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if code == 2 and "grade:" in tail:  # the sandbox could not start: try again later
+            raise Retry(60.0, f"the grading could not start: {tail}")
+        if code is None:
+            why = f"the grading did not finish within {budget:.0f} s and was stopped"
+        elif code < 0:
+            why = f"the grading process was killed by {signal.Signals(-code).name}"
+        else:
+            why = f"the grading process failed (exit code {code})"
+        return None, f"{why}: {tail}" if tail else why
+
+    def _heartbeat(self, job_id: int) -> None:
+        with contextlib.suppress(Exception), self.service.db.session() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=now()))
+
+    def _finish(self, job_id: int, *, status: str, verdict: str = "",
+                report: GradeReport | None = None, reused_from: int | None = None) -> None:
+        """The job done, and its passback queued, in one transaction."""
+        from grader.service.passback import plan
+
+        finished = now()
+        with self.service.db.session() as session:
+            job = session.get(Job, job_id)
+            job.state, job.status, job.finished_at = "done", status, finished
+            job.reused_from = reused_from
+            job.graded_at = iso(finished)
+            if report is not None:
+                job.report = report.to_json()
+                job.score, job.max_score = report.score, report.max_score
+                job.verdict = f"{report.score:g}/{report.max_score:g}"
+            else:
+                job.verdict = verdict[:4000]
+            submission = session.get(Submission, job.submission_id)
+            if status == "graded":
+                plan(session, self.service, job, submission)
+        if self.on_graded is not None:
+            self.on_graded()
+
+
+def grading_environment(tmp: Path) -> dict[str, str]:
+    """The environment of a grading process: ENVIRONMENT's names, and its own TMPDIR."""
+    env = {k: os.environ[k] for k in ENVIRONMENT if k in os.environ}
+    env.update(TMPDIR=str(tmp), PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _load(path: Path) -> GradeReport | None:
+    try:
+        return GradeReport.load(path)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def check_backend(requested: str) -> tuple[str, str]:
+    """The backend and image `grade serve` grades with, or SandboxError with the reason
+    (docker; local only as root, where it jails student code: grader/batch/runner.py)."""
+    from grader.batch.runner import BatchError
+
+    try:
+        return batch_backend(requested)
+    except BatchError as error:
+        raise SandboxError(str(error)) from None

@@ -1,0 +1,3 @@
+from grader.service.migrations import main
+
+main()
