@@ -42,7 +42,7 @@ import pytest
 from grader.assignment import Assignment, CheckSpec, find_assignment
 from grader.build import build, has_sources
 from grader.checks.plugin import CheckSession
-from grader.confinement import Confinement, become_subreaper
+from grader.confinement import REFERENCE_GID, Confinement, become_subreaper
 from grader.jail import Jail, JailError, mount_disk
 from grader.memory import MemoryCgroup
 from grader.report import BuildResult, CheckResult, GradeReport, Status, failed_run
@@ -204,8 +204,19 @@ def build_reference(run: Run, confinement: Confinement):
     if result.ok:
         for program in programs:
             shutil.copy(program, run.reference / program.name)
-            (run.reference / program.name).chmod(0o711)  # run it, never read it
+            reference_only(run.reference / program.name)
     return result
+
+
+def reference_only(program: Path) -> None:
+    """Let only reference programs run `program`: they start with REFERENCE_GID as their
+    effective group (see grader/confinement.py), student code never does, so a student's
+    `client` cannot be a script that execs the reference's. Nobody reads it."""
+    if os.geteuid() == 0:
+        os.chown(program, 0, REFERENCE_GID)
+        program.chmod(0o710)
+    else:
+        program.chmod(0o711)  # without root there is no other user to keep out
 
 
 def main(argv: list[str] | None = None) -> int:

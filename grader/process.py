@@ -317,8 +317,10 @@ class Program:
         return self._stdout.discarded + self._stderr.discarded
 
     def discard_note(self) -> str:
-        """" (output over 256 KiB discarded ...)" when the cap was reached, else ""."""
-        if not self.output_discarded:
+        """" (output over 256 KiB discarded ...)" when the cap was reached, else "". A hashed
+        stdout (digest=True) over the cap is not such a case: all of it was judged."""
+        hashed = self._stdout.discarded if self._stdout.digest is not None else 0
+        if not self.output_discarded - hashed:
             return ""
         return (f" ({self.name} printed more than {self.limits.output_kib} KiB: the output "
                 f"over that was discarded, and the check could not see it)")
@@ -596,13 +598,20 @@ class Program:
     def transcript(self) -> str:
         """Evidence for feedback: the end of what the program printed, and how it ended."""
         parts = [f"$ {' '.join(self.argv)}"]
-        if self.stdout:
+        hashed = self._stdout.digest is not None
+        if hashed:  # a byte stream, judged by its hash: its size and its first bytes
+            out = self.stdout_bytes
+            parts.append(f"stdout (hashed): {self.stdout_size:,} bytes, sha256 "
+                         f"{self.stdout_digest[:16]}..." + (f", beginning {out[:48]!r}"
+                                                            if out else ""))
+        elif self.stdout:
             parts.append(f"stdout:\n{shorten(self.stdout)}")
         if self.stderr:
             parts.append(f"stderr:\n{shorten(self.stderr, 300)}")
-        if self.output_discarded:
+        discarded = self.output_discarded - (self._stdout.discarded if hashed else 0)
+        if discarded:
             parts.append(f"(output over {self.limits.output_kib} KiB discarded: "
-                         f"{self.output_discarded} bytes)")
+                         f"{discarded} bytes)")
         parts.append(self.describe_exit())
         return "\n".join(parts)
 

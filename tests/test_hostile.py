@@ -316,12 +316,7 @@ CORPUS: dict[str, Case] = {
     "makefile_escape": Case(SERVER_ONLY, makefile_escape, SMALL),
     "symlinks": Case(SERVER_ONLY, symlinks, SMALL, prepare=link_grader_files),
     "reference_wrapper": Case(("student_client_reference_server", "client_no_server"),
-                              reference_wrapper, SMALL, holes={
-        backend: "reference programs run as the student's user and student code may execute "
-                 "them (reference-bin/ is 711, the names are the assignment's): a 'client' "
-                 "that execs reference-bin/client passes as the student's own. Needs the "
-                 "reference to run as a user of its own where the assignment allows it"
-        for backend in BACKENDS}),
+                              reference_wrapper, SMALL),
     "mode_change": Case(SERVER_ONLY, full_marks, SMALL),
     "setuid": Case(SERVER_ONLY, setuid, SMALL, prepare=set_id_files),
     "writes_outside": Case(SERVER_ONLY, writes_outside, SMALL),

@@ -9,6 +9,10 @@ at start, never by create_all):
   submissions    immutable: who, when, where from, the commit, the content hash
   jobs           one grading per attempt: state, the versions it was graded under (grader,
                  assignment, image), the report; a regrade is a new row
+  gradings       one row per (assignment, content hash, versions, round), unique: the job
+                 that inserts it grades, every other job of the same key waits for it and
+                 reuses its report (a redelivery, a double click, two students' same code),
+                 even on many machines at once; a forced regrade makes the next round
   passbacks      the outbox: one score per job for the LMS, until the platform takes it
   lti_users, lti_lineitems, lti_states
                  what LTI launches taught us (the student's LTI user id, an assignment's line
@@ -110,6 +114,8 @@ class Job(Base):
     heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     owner: Mapped[str] = mapped_column(String(64), default="")
     tries: Mapped[int] = mapped_column(Integer, default=0)
+    stalls: Mapped[int] = mapped_column(Integer, default=0)   # its worker found dead
+    retries: Mapped[int] = mapped_column(Integer, default=0)  # put back in the queue
     grader_version: Mapped[str] = mapped_column(String(32), default="")
     assignment_version: Mapped[str] = mapped_column(String(32), default="")
     image: Mapped[str] = mapped_column(String(128), default="")
@@ -122,6 +128,29 @@ class Job(Base):
     max_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     report: Mapped[str | None] = mapped_column(Text, nullable=True)  # the GradeReport JSON
     graded_at: Mapped[str] = mapped_column(String(40), default="")   # ISO 8601, UTC
+
+
+class Grading(Base):
+    """The grading of one content under one set of versions: inserted by the job that grades
+    it (the unique key makes that one job, whatever the race); state running | graded |
+    failed. A forced regrade of a key graded before it was asked for makes round + 1."""
+
+    __tablename__ = "gradings"
+    __table_args__ = (UniqueConstraint("assignment_id", "content_hash", "grader_version",
+                                       "assignment_version", "image", "selection", "round"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    grader_version: Mapped[str] = mapped_column(String(32))
+    assignment_version: Mapped[str] = mapped_column(String(32))
+    image: Mapped[str] = mapped_column(String(128))
+    selection: Mapped[str] = mapped_column(Text)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))  # the job grading it
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[float] = mapped_column(Float, default=now)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
 
 
 class Passback(Base):
@@ -217,6 +246,10 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.startswith("postgresql")
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,0 +1,8 @@
+/* Hostile server: never listens, never exits, never uses the CPU. */
+#include <unistd.h>
+
+int main(void)
+{
+    for (;;)
+        pause();
+}

@@ -1,0 +1,1 @@
+/opt/ipc-grader/reference/assignment1/client.c

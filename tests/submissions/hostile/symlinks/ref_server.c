@@ -1,0 +1,1 @@
+../../build/reference/server.c
