@@ -9,6 +9,7 @@
     grade package student A1 -o kit/  a student kit (grader/package/), or a Gradescope zip
     grade entrypoint prairielearn A1  grade in a platform's container (PrairieLearn, Gradescope)
     grade serve [--config FILE]       the LMS integration: webhooks and uploads in, grades back
+    grade worker [--concurrency N]    grade a PostgreSQL-backed `grade serve`'s jobs (scale-out)
 
 Exit status: 0 at full marks (or a successful list/spec/validate), 1 below full marks or a
 failed validation, 2 for bad input (unknown assignment, missing folder, broken YAML).
@@ -159,6 +160,24 @@ def _parser() -> argparse.ArgumentParser:
                        help="the service's configuration (default ./grader.toml)")
     serve.add_argument("--new", type=Path, metavar="PEM",
                        help="with keys: make a new tool key in this file first")
+    serve.add_argument("--check", action="store_true",
+                       help="tell whether the database, the queue and a docker engine answer "
+                            "(exit 0 when they do), and serve nothing")
+
+    worker = sub.add_parser(
+        "worker", help="grade the jobs of a `grade serve` on PostgreSQL (any number of machines)",
+        epilog="example:\n  grade worker --config grader.toml --concurrency 2\n"
+               "SIGTERM: no new job, the gradings under way finish (up to the shutdown "
+               "timeout), exit 0",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    worker.add_argument("--config", type=Path, default=Path("grader.toml"),
+                        help="the service's configuration (default ./grader.toml); its "
+                             "server.database must be PostgreSQL")
+    worker.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="gradings at once (default 1; one core each)")
+    worker.add_argument("--shutdown-timeout", type=float, metavar="SECONDS",
+                        help="on SIGTERM, how long gradings under way may finish (default "
+                             "server.shutdown_timeout_s, 600)")
     return parser
 
 
@@ -340,12 +359,25 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.action == "keys":
         return keys(args.config, args.new)
+    if args.check:
+        from grader.service.app import check
+
+        return check(args.config)
     return serve(args.config)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """`grade worker` (grader/service/worker.py): it handles SIGTERM itself (the gradings
+    under way may finish), so main()'s SIGTERM-as-Ctrl-C is taken back here."""
+    from grader.service.worker import work
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until its event loop installs its own
+    return work(args.config, args.concurrency, args.shutdown_timeout)
 
 
 COMMAND_FUNCTIONS = {"run": _run, "list": _list, "spec": _spec, "validate": _validate,
                      "image": _image, "package": _package, "entrypoint": _entrypoint,
-                     "batch": _batch, "serve": _serve}
+                     "batch": _batch, "serve": _serve, "worker": _worker}
 
 if __name__ == "__main__":
     sys.exit(main())
