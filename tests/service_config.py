@@ -17,8 +17,10 @@ def write_config(folder: Path, *, platform=None, git_base_url: str = "", listen:
                  "127.0.0.1:8017", key: Path | None = None, workers: int = 1,
                  students: dict[str, str] | None = None, lineitem: str | None = None,
                  retry_base_s: float = 0.05, checks: tuple[str, ...] | None = CHECKS,
-                 max_upload_bytes: int = 1 << 20) -> Path:
-    """folder/grader.toml; `students` maps a student key to their LTI user id (a roster)."""
+                 max_upload_bytes: int = 1 << 20, database: str | None = None,
+                 server: dict[str, float] | None = None) -> Path:
+    """folder/grader.toml; `students` maps a student key to their LTI user id (a roster);
+    `database` a PostgreSQL URL (default: SQLite in DATA); `server` more [server] numbers."""
     lines = [
         "[server]",
         f'listen = "{listen}"',
@@ -27,6 +29,8 @@ def write_config(folder: Path, *, platform=None, git_base_url: str = "", listen:
         f"retry_base_s = {retry_base_s}",
         "retry_max_s = 2",
         f"max_upload_bytes = {max_upload_bytes}",
+        *([f'database = "{database}"'] if database else []),
+        *(f"{k} = {v}" for k, v in (server or {}).items()),
         "",
     ]
     if key is not None:

@@ -467,3 +467,47 @@ class Server:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class Worker:
+    """`grade worker --config CONFIG --concurrency N` in a process of its own."""
+
+    def __init__(self, config: Path, tree: Path, log: Path, concurrency: int = 1,
+                 shutdown_timeout: float | None = None) -> None:
+        self.config, self.tree, self.log = config, tree, log
+        self.concurrency, self.shutdown_timeout = concurrency, shutdown_timeout
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        env = {**os.environ, "GRADER_ROOT": str(self.tree)}
+        argv = [sys.executable, "-m", "grader", "worker", "--config", str(self.config),
+                "--concurrency", str(self.concurrency)]
+        if self.shutdown_timeout is not None:
+            argv += ["--shutdown-timeout", str(self.shutdown_timeout)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env,
+                                         start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, wait: float = 120) -> int | None:
+        """SIGTERM, and its exit status (None: still running after `wait`, then killed)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None

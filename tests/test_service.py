@@ -3,6 +3,7 @@ platform, the LTI launch, the pages. The app runs in this process (FastAPI's Tes
 no grading happens here (tests/test_service_e2e.py grades in docker): a job's end is played
 by the worker pool's own _finish with a report made here.
 """
+# ruff: noqa: F811 (fixtures imported from tests/service_db.py are parameters here)
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from tests.service_config import (
     WEBHOOK_SECRET,
     write_config,
 )
+from tests.service_db import database, postgres_url  # noqa: F401 (fixtures)
 from tests.service_sims import GitServer, Platform, WebhookSender, form_fields, signed_upload
 
 SHA = "a" * 40
@@ -115,8 +117,9 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path, tool_key, platform) -> Iterator[Served]:
-    with serving(tmp_path, tool_key=tool_key, platform=platform,
+def served(tmp_path, tool_key, platform, database) -> Iterator[Served]:
+    """The app on SQLite, and again on PostgreSQL (tests/service_db.py)."""
+    with serving(tmp_path, tool_key=tool_key, platform=platform, database=database,
                  students={"ada": "lti-ada", "bob": "lti-bob"}) as running:
         yield running
 
@@ -126,6 +129,8 @@ NOWHERE = "git://127.0.0.1:9"  # the course's git server: never reached in these
 
 @contextlib.contextmanager
 def serving(folder: Path, **kwargs) -> Iterator[Served]:
+    """The app on a grader.toml of write_config(**kwargs) (database: a PostgreSQL URL, or
+    None for SQLite)."""
     kwargs.setdefault("git_base_url", NOWHERE)
     config = load_config(write_config(folder, key=kwargs.pop("tool_key"), **kwargs))
     service = prepare(config, check_backend=False)
@@ -411,9 +416,10 @@ def test_token_refreshed_on_401(served, platform):
     assert platform.token_requests == 2
 
 
-def test_other_4xx_fails_with_the_platform_answer(tmp_path, tool_key, platform):
+def test_other_4xx_fails_with_the_platform_answer(tmp_path, tool_key, platform, database):
     broken = f"{platform.url}/no/such/lineitem"
     with serving(tmp_path, tool_key=tool_key, platform=platform, lineitem=broken,
+                 database=database,
                  students={"ada": "lti-ada"}) as served:
         job = served.graded("ada", 10)
         served.drain()
@@ -437,8 +443,9 @@ def test_an_older_submission_graded_late_is_not_posted(served, platform):
 
 # ---- LTI launch -------------------------------------------------------------------------------
 
-def test_lti_launch_learns_the_user_and_line_item(tmp_path, tool_key, platform):
-    with serving(tmp_path, tool_key=tool_key, platform=platform, lineitem="") as served:
+def test_lti_launch_learns_the_user_and_line_item(tmp_path, tool_key, platform, database):
+    with serving(tmp_path, tool_key=tool_key, platform=platform, lineitem="",
+                 database=database) as served:
         _launch(served, platform)
 
 
@@ -576,20 +583,39 @@ def test_no_secret_reaches_a_grading(tmp_path, monkeypatch):
     assert env["TMPDIR"] == str(tmp_path) and "PATH" in env
 
 
-def test_migrations_make_the_models_schema(tmp_path):
+def test_migrations_make_the_models_schema(tmp_path, request, database):
     """The alembic migrations and grader/service/db.py describe the same tables (a model
-    changed without its migration fails here)."""
+    changed without its migration fails here), on SQLite and on PostgreSQL (from an empty
+    database: procrastinate's schema too)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+    from sqlalchemy import text
 
     from grader.service.db import Base, Database
+    from grader.service.migrations import include_object
+    from tests.service_db import drop_postgres, with_name
 
-    database = Database(f"sqlite:///{tmp_path / 'g.db'}")
-    database.migrate()
-    database.migrate()  # at every start: nothing to do the second time
-    with database.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    database.dispose()
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    if database is not None:  # not the template: migrate an empty database here
+        url = with_name(database, f"{database.rpartition('/')[2]}_empty")
+        from tests.service_db import _admin
+
+        with _admin(database) as admin:
+            admin.execute(f'CREATE DATABASE "{url.rpartition("/")[2]}"')
+    try:
+        migrated = Database(url)
+        migrated.migrate()
+        migrated.migrate()  # at every start: nothing to do the second time
+        with migrated.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(
+                connection, opts={"include_object": include_object}), Base.metadata)
+            if database is not None:
+                assert connection.execute(text("SELECT to_regclass('procrastinate_jobs')")
+                                          ).scalar() == "procrastinate_jobs"
+        migrated.dispose()
+    finally:
+        if database is not None:
+            drop_postgres(url)
     assert differences == []
 
 

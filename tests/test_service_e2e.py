@@ -4,10 +4,16 @@ docker backend), the simulated LTI platform, a git daemon on 127.0.0.1, signed d
 Each grading is real (docker) but cut to two checks of assignment1 (tests/service_config.py
 CHECKS): what is tested here is the path from a push or an upload to the gradebook, and what
 survives a SIGKILL of the server.
+
+Scale-out (PostgreSQL, issue 18): `grade serve` and `grade worker` processes on one database;
+a worker SIGKILLed mid-grading, a worker stopped by SIGTERM. Gradings cut to one quick check
+(QUICK): these tests are about the queue.
 """
+# ruff: noqa: F811 (fixtures imported from tests/service_db.py are parameters here)
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import subprocess
@@ -22,11 +28,13 @@ import pytest
 from grader.assignment import ROOT
 from grader.service.keys import new_key
 from tests.service_config import INSTRUCTOR_TOKEN, UPLOAD_SECRET, WEBHOOK_SECRET, write_config
+from tests.service_db import drop_postgres, fresh_postgres, postgres_url  # noqa: F401
 from tests.service_sims import (
     GitServer,
     Platform,
     Server,
     WebhookSender,
+    Worker,
     free_port,
     signed_upload,
 )
@@ -192,3 +200,115 @@ def test_sigkill_with_jobs_running_and_passbacks_pending(course, reference1, tmp
         left = docker_engine.containers.list(
             all=True, filters={"label": f"ipc-grader.run=assignment1-{submission}"})
         assert left == [], f"{user}: containers left: {left}"
+
+
+# ---- scale-out: PostgreSQL, `grade worker` processes ------------------------------------------
+
+QUICK = ("client_no_server",)  # one check: a build and a few seconds in docker
+FAST_QUEUE = {"heartbeat_s": 1, "stalled_after_s": 4, "reap_every_s": 1}
+
+
+@pytest.fixture
+def scaled(tmp_path, tree1, docker_image, postgres_url) -> Iterator[dict]:
+    """`grade serve` on a PostgreSQL database of its own (gradings by workers the test
+    starts), the LTI platform, 20 students on the roster."""
+    key = tmp_path / "tool-key.pem"
+    new_key(key)
+    listen = f"127.0.0.1:{free_port()}"
+    url = f"http://{listen}"
+    database = fresh_postgres(postgres_url)
+    students = {f"p{n}": f"lti-p{n}" for n in range(1, 21)}
+    workers: list[Worker] = []
+    with Platform() as platform:
+        platform.tool_jwks_url = f"{url}/.well-known/jwks.json"
+        config = write_config(tmp_path, platform=platform, listen=listen, key=key,
+                              students=students, retry_base_s=0.5, checks=QUICK,
+                              database=database, server=FAST_QUEUE)
+        server = Server(config, tree1, tmp_path / "serve.log")
+
+        def worker(name: str, **kwargs) -> Worker:
+            started = Worker(config, tree1, tmp_path / f"{name}.log", **kwargs).start()
+            workers.append(started)
+            return started
+
+        try:
+            yield {"platform": platform, "server": server.start(url), "url": url,
+                   "worker": worker, "students": students}
+        finally:
+            for started in workers:
+                started.kill() if started.proc.poll() is None else None
+            server.stop()
+            print(server.tail())
+            for started in workers:
+                print(started.tail())
+            drop_postgres(database)
+
+
+def upload(scaled, reference1: Path, where: Path, student: str) -> str:
+    answer = signed_upload(f"{scaled['url']}/api/submissions", UPLOAD_SECRET,
+                           zipped(sources(reference1, where, tag=student)), assignment="hw1",
+                           student=student)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["submission"]
+
+
+def jobs_of(scaled, submission: str) -> list[dict]:
+    return httpx.get(f"{scaled['url']}/api/submissions/{submission}").json()["jobs"]
+
+
+def running_under(scaled, submissions: dict[str, str], worker: Worker) -> str | None:
+    """A submission whose job the worker (its pid) is grading now."""
+    for user, submission in submissions.items():
+        with contextlib.suppress(httpx.HTTPError):
+            for job in jobs_of(scaled, submission):
+                if job["state"] == "running" and f":{worker.pid}-" in job["owner"]:
+                    return user
+    return None
+
+
+def test_worker_killed_mid_grading(scaled, reference1, tmp_path, docker_engine):
+    """Two workers, 20 submissions; one worker SIGKILLed while it grades: its job is found
+    stalled by heartbeat, retried, and every submission ends graded exactly once, in the
+    database and in the LMS; no container is left."""
+    platform, server = scaled["platform"], scaled["server"]
+    first, second = scaled["worker"]("w1"), scaled["worker"]("w2")
+    submissions = {user: upload(scaled, reference1, tmp_path, user)
+                   for user in scaled["students"]}
+    victim = wait_for(lambda: running_under(scaled, submissions, first), 120,
+                      "worker 1 grading", server)
+    first.kill()
+    lineitem = "/lineitems/1/lineitem"
+    for user in submissions:
+        wait_for(lambda user=user: platform.grade(f"lti-{user}", lineitem), 300,
+                 f"{user}'s grade", server)
+    wait_for(lambda: settled(server), 60, "the queue settling", server)
+    assert second.proc.poll() is None, second.tail()
+    assert {u: platform.count(f"lti-{u}") for u in submissions} == \
+        {u: 1 for u in submissions}
+    for user, submission in submissions.items():
+        jobs = jobs_of(scaled, submission)
+        assert [(j["state"], j["status"], j["reused_from"]) for j in jobs] == \
+            [("done", "graded", None)], (user, jobs)
+        assert jobs[0]["stalls"] == (1 if user == victim else 0), (user, jobs)
+        left = docker_engine.containers.list(
+            all=True, filters={"label": f"ipc-grader.run=assignment1-{submission}"})
+        assert left == [], f"{user}: containers left: {left}"
+    metrics = httpx.get(f"{scaled['url']}/metrics").text
+    assert "ipc_grader_jobs_stalled_total 1.0" in metrics
+    assert 'ipc_grader_jobs_finished_total{status="graded"} 20.0' in metrics
+
+
+def test_worker_sigterm_lets_its_grading_finish(scaled, reference1, tmp_path):
+    """SIGTERM: the grading under way finishes (graded, not torn down), no new job is
+    taken, the worker exits 0."""
+    server = scaled["server"]
+    worker = scaled["worker"]("w1", shutdown_timeout=120)
+    submissions = {user: upload(scaled, reference1, tmp_path, user) for user in ("p1", "p2")}
+    busy = wait_for(lambda: running_under(scaled, submissions, worker), 120,
+                    "the worker grading", server)
+    assert worker.stop(wait=150) == 0, worker.tail()
+    other = "p2" if busy == "p1" else "p1"
+    assert [(j["state"], j["status"]) for j in jobs_of(scaled, submissions[busy])] == \
+        [("done", "graded")], worker.tail()
+    assert [j["state"] for j in jobs_of(scaled, submissions[other])] == ["queued"]
+    assert "taking no new job" in worker.tail()

@@ -3,10 +3,16 @@
     [server]
     listen = "127.0.0.1:8017"                  # host:port
     public_url = "https://grader.example.edu"  # how students reach it (links in comments)
-    database = "sqlite:///serve/grader.db"     # or postgresql+psycopg://... (next issue)
+    database = "sqlite:///serve/grader.db"     # or "postgresql+psycopg://user:pw@host/db"
+                                               # (or "env:DATABASE_URL"): `grade worker`s
     data = "serve"                             # sources, archives, reports
-    workers = 0                                # gradings at once; 0: cores - 1
+    workers = 0                                # gradings at once; 0: cores - 1 (SQLite)
     backend = "docker"                         # or "local" (only as root: it jails)
+    # PostgreSQL only (procrastinate; README "Scale-out"):
+    heartbeat_s = 10          # a `grade worker` tells it is alive this often
+    stalled_after_s = 30      # its jobs are retried after this long without a heartbeat
+    reap_every_s = 10         # how often a worker looks for such jobs
+    shutdown_timeout_s = 600  # SIGTERM: running gradings may finish for this long
 
     [tool]
     private_key = "tool-key.pem"               # `grade serve keys --new tool-key.pem`
@@ -122,6 +128,10 @@ class Config:
     webhook_max_bytes: int = 25 << 20  # GitHub sends no payload above 25 MB
     retry_base_s: float = 5.0          # the outbox's first wait after a 5xx; doubled each time
     retry_max_s: float = 600.0
+    heartbeat_s: float = 10.0          # procrastinate's worker heartbeat (its default)
+    stalled_after_s: float = 30.0      # procrastinate's stalled_worker_timeout default
+    reap_every_s: float = 10.0
+    shutdown_timeout_s: float = 600.0
     courses: dict[str, Course] = field(default_factory=dict)
 
     @property
@@ -135,6 +145,10 @@ class Config:
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.listen}").rstrip("/")
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.database.startswith("postgresql")
 
     @property
     def worker_count(self) -> int:
@@ -196,7 +210,11 @@ class _Reader:
         if not host or not port.isdigit():
             raise self.fail("server.listen", f"expected host:port, got {listen!r}")
         data_dir = self.file(self.get(server, "data", "server.", default="serve"))
-        database = self.get(server, "database", "server.", default="")
+        database = self._resolve(self.get(server, "database", "server.", default=""),
+                                 "server.database")
+        if database and not database.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise self.fail("server.database", "expected sqlite:///FILE or "
+                            "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE")
         if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
             database = f"sqlite:///{self.file(database[len('sqlite:///'):])}"
         database = database or f"sqlite:///{data_dir / 'grader.db'}"
@@ -217,7 +235,11 @@ class _Reader:
                 raise self.fail(f"courses.{name}", "expected a table")
             courses[name] = self.course(name, table)
         numbers = {k: self.get(server, k, "server.", (int, float), None)
-                   for k in ("max_upload_bytes", "retry_base_s", "retry_max_s")}
+                   for k in ("max_upload_bytes", "retry_base_s", "retry_max_s", "heartbeat_s",
+                             "stalled_after_s", "reap_every_s", "shutdown_timeout_s")}
+        if numbers["heartbeat_s"] is not None and numbers["stalled_after_s"] is not None and \
+                numbers["stalled_after_s"] <= numbers["heartbeat_s"]:
+            raise self.fail("server.stalled_after_s", "must be longer than heartbeat_s")
         return Config(self.path, listen=listen, public_url=self.get(server, "public_url",
                       "server.", default=""), database=database, data=data_dir,
                       workers=workers, backend=backend,

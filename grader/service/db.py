@@ -13,6 +13,8 @@ at start, never by create_all):
                  that inserts it grades, every other job of the same key waits for it and
                  reuses its report (a redelivery, a double click, two students' same code),
                  even on many machines at once; a forced regrade makes the next round
+  source_archives  on PostgreSQL, each ready submission's sources as a tar.gz: a worker on
+                 another machine grades from it (sources.py)
   passbacks      the outbox: one score per job for the LMS, until the platform takes it
   lti_users, lti_lineitems, lti_states
                  what LTI launches taught us (the student's LTI user id, an assignment's line
@@ -35,6 +37,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -93,6 +96,14 @@ class Submission(Base):
     content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     verdict: Mapped[str] = mapped_column(Text, default="")
     notes: Mapped[str] = mapped_column(Text, default="[]")   # JSON list
+
+
+class SourceArchive(Base):
+    __tablename__ = "source_archives"
+
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)   # tar.gz of DATA/sources/<id>/
+    content_hash: Mapped[str] = mapped_column(String(64))
 
 
 # ---- grading --------------------------------------------------------------------------------

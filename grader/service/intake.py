@@ -8,7 +8,8 @@ POST /webhooks/github   a push to a student's repository (GitHub Classroom style
     answered 200 with the submission it made the first time. A ping, another event, a
     deleted branch, a push to another branch than the default one, a repository that no
     assignment's pattern names: 200 and ignored. Otherwise 202 and the submission id; the
-    fetch (grader/service/fetch.py) and the grading happen in the worker pool.
+    fetch (grader/service/fetch.py) and the grading happen in the worker pool (SQLite) or
+    a `grade worker` (PostgreSQL: the job's task deferred in the same transaction).
 
 POST /api/submissions   multipart: archive (a .zip or .tar[.gz]), assignment, student.
     Authenticated by X-Grader-Signature = "sha256=" + HMAC-SHA256(upload secret,
@@ -62,16 +63,46 @@ def sign_github(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def enqueue(session, submission_id: str, reason: str = "submitted", force: bool = False
-            ) -> Job:
-    """A new grading job for a submission (its attempt number the next one)."""
+def enqueue(service: Service, session, submission_id: str, reason: str = "submitted",
+            force: bool = False) -> tuple[Job, bool]:
+    """A grading job for a submission (its attempt number the next one), and True; or the
+    job of that submission already waiting to start (a double click, a redelivery) and
+    False. On PostgreSQL the job's task is deferred in this transaction with the queueing
+    lock "submission:<id>", which also catches two requests racing past this check."""
+    waiting = select(Job).where(Job.submission_id == submission_id, Job.state == "queued",
+                                Job.force >= int(force)).order_by(Job.id).limit(1)
+    if (found := session.scalar(waiting)) is not None:
+        return found, False
     attempts = session.scalar(select(func.count()).select_from(Job)
                               .where(Job.submission_id == submission_id)) or 0
     job = Job(submission_id=submission_id, attempt=attempts + 1, reason=reason,
               force=int(force), state="queued")
     session.add(job)
     session.flush()
-    return job
+    if service.queue is None:
+        return job, True
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    try:
+        with session.begin_nested():
+            service.queue.defer(session, job, lock=f"submission:{submission_id}")
+    except AlreadyEnqueued:
+        session.delete(job)
+        session.flush()
+        session.expire_all()
+        found = session.scalar(select(Job).where(Job.submission_id == submission_id,
+                                                 Job.state == "queued").order_by(Job.id)
+                               .limit(1))
+        if found is not None:
+            return found, False
+        # The lock's holder is no longer queued on our side (it started meanwhile): this
+        # request is a new job after all.
+        job = Job(submission_id=submission_id, attempt=attempts + 1, reason=reason,
+                  force=int(force), state="queued")
+        session.add(job)
+        session.flush()
+        service.queue.defer(session, job)
+    return job, True
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -177,7 +208,7 @@ def _record_push(service: Service, course: Course, event: str, delivery: str, bo
             commit=payload["after"], ref=payload["ref"], state="received")
         session.add(submission)
         session.flush()
-        job = enqueue(session, submission.id)
+        job, _ = enqueue(service, session, submission.id)
         record.submission_id, record.outcome = submission.id, "queued"
         answer = {"submission": submission.id, "job": job.id,
                   "url": service.link(submission.id)}
@@ -337,7 +368,7 @@ def _store_upload(service: Service, course: Course, entry, student: str, filenam
                 origin=filename[:500], state="ready", content_hash=digest,
                 notes=json.dumps(unpacked.notes)))
             session.flush()
-            job = enqueue(session, submission_id)
+            job, _ = enqueue(service, session, submission_id)
             job_id = job.id
     except IntegrityError:
         shutil.rmtree(final, ignore_errors=True)

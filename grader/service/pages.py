@@ -168,6 +168,8 @@ def _submission_dict(service: Service, view: dict, student: bool) -> dict:
                   "reused_from": j.reused_from, "grader_version": j.grader_version,
                   "assignment_version": j.assignment_version, "image": j.image,
                   "selection": j.selection, "created_at": j.created_at,
+                  "owner": j.owner, "tries": j.tries, "stalls": j.stalls,
+                  "retries": j.retries,
                   "started_at": j.started_at, "finished_at": j.finished_at}
                  for j in view["jobs"]],
         "passbacks": [{"job": p.job_id, "state": p.state, "score_given": p.score_given,
@@ -386,18 +388,21 @@ async def regrade(request: Request, submission_id: str, force: bool = False):
     service = _service(request)
     form = await request.form() if "form" in request.headers.get("content-type", "") else {}
 
-    def queue() -> tuple[Course, str, int]:
+    def queue() -> tuple[Course, str, int, bool]:
         with service.db.session() as session:
             submission = session.get(Submission, submission_id)
             if submission is None:
                 raise HTTPException(404, "no such submission")
             course = instructor(request, submission.course)
-            job = enqueue(session, submission_id, reason="regrade", force=force)
-            return course, submission.assignment, job.id
+            job, created = enqueue(service, session, submission_id, reason="regrade",
+                                   force=force)
+            return course, submission.assignment, job.id, created
 
-    course, assignment, job_id = await run_in_threadpool(queue)
+    course, assignment, job_id, created = await run_in_threadpool(queue)
     service.queued()
     if form.get("back"):
         return RedirectResponse(f"{service.config.base_url}/courses/{course.name}/assignments/"
                                 f"{assignment}", 303)
-    return JSONResponse({"submission": submission_id, "job": job_id}, 202)
+    # A second click while the first regrade waits: the same job, not a second one.
+    return JSONResponse({"submission": submission_id, "job": job_id,
+                         "already_queued": not created}, 202)

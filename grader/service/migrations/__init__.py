@@ -27,6 +27,11 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """What autogenerate compares: our tables, not procrastinate's (migration 0003)."""
+    return not (type_ == "table" and name and name.startswith("procrastinate_"))
+
+
 def upgrade(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 

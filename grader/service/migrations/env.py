@@ -10,15 +10,12 @@ from alembic import context
 from sqlalchemy import text
 
 from grader.service.db import Base
+from grader.service.migrations import include_object
 
 MIGRATION_LOCK = 0x67726164  # pg_advisory_xact_lock key: "grad"
 
 config = context.config
 engine = config.attributes["engine"]
-
-
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    return not (type_ == "table" and name and name.startswith("procrastinate_"))
 
 
 with engine.connect() as connection:
