@@ -523,21 +523,7 @@ class Program:
         before it has done anything: `steady` (say 0.05) waits until it stays so. False if
         it stayed busy for `timeout` seconds; True at once if it has ended.
         """
-        pgid = self.popen.pid
-        deadline = time.monotonic() + timeout
-        asleep_since = None
-        while self.running:
-            now = time.monotonic()
-            if procfs.group_in_states(pgid, {"S", "T", "Z", "X", "I"}):  # "t": strace stop
-                asleep_since = asleep_since or now
-                if now - asleep_since >= steady:
-                    return True
-            else:
-                asleep_since = None
-            if now > deadline:
-                return False
-            time.sleep(0.0005)
-        return True
+        return wait_all_idle([self], timeout, steady)
 
     def suspend(self) -> None:
         """SIGSTOP the whole process group and wait until every thread of it is stopped.
@@ -614,6 +600,36 @@ class Program:
                          f"{discarded} bytes)")
         parts.append(self.describe_exit())
         return "\n".join(parts)
+
+
+IDLE_STATES = frozenset({"S", "T", "Z", "X", "I"})
+"""States of a thread that counts as idle for wait_idle (asleep, stopped, gone)."""
+
+
+def wait_all_idle(programs: Sequence[Program], timeout: float = 1.0,
+                  steady: float = 0.0) -> bool:
+    """Program.wait_idle for several programs at once: until every thread of each one's
+    process group sleeps (or the program has ended), all of them for `steady` seconds in a
+    row. Two programs that wait for each other have then both done what they could:
+
+        wait_all_idle([writer, reader], 1.0, steady=0.05)
+
+    False if one stayed busy for `timeout` seconds; True at once when all have ended."""
+    deadline = time.monotonic() + timeout
+    asleep_since = None
+    while any(p.running for p in programs):
+        now = time.monotonic()
+        if all(not p.running or procfs.group_in_states(p.popen.pid, IDLE_STATES)
+               for p in programs):
+            asleep_since = asleep_since or now
+            if now - asleep_since >= steady:
+                return True
+        else:
+            asleep_since = None
+        if now > deadline:
+            return False
+        time.sleep(0.0005)
+    return True
 
 
 def wait_group_gone(pgid: int, timeout: float = 2.0) -> bool:

@@ -10,6 +10,7 @@ Rubric entries (titles, points) are in assignment.yaml.
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from grader.checks import (
     CHANNEL_TRACE,
     Failure,
+    Program,
     eventually,
     expect_idle,
     mqueue,
@@ -183,17 +185,26 @@ def test_arrives_while_stdin_idle(student, reference, own, peer, names):
         ref.sendline(word)
         chat.expect_line(word, 1.0, why="the reference chat sent it while nothing was typed "
                                         "into your chat", help=advice)
-    for i in range(8):  # a steady stream: never quiet for long
-        ref.sendline(f"tick {i}")
-        chat.expect_line(f"tick {i}", 1.0, why="the reference chat sends a line every 0.15 s",
+    ticks = [f"tick {i}" for i in range(16)]
+    stream = threading.Thread(target=send_paced, args=(ref, ticks, 0.15), daemon=True)
+    stream.start()  # a steady stream, never quiet for long: batching would never flush
+    for tick in ticks:
+        chat.expect_line(tick, 1.5, why="the reference chat sends a line every 0.15 s",
                          help="print each message as it comes")
-        time.sleep(0.15)  # the stream's pace: the scenario, not a wait for an event
+    stream.join()
     own, peer = names.queue(), names.queue()  # now with stdout a pipe: stdio buffers blocks
     chat, ref = with_reference(student, reference, own, peer, terminal=False,
                                name="your chat (stdout a pipe, as in `./chat ... | cat`)")
     ref.sendline("through a pipe")
     chat.expect_line("through a pipe", 1.0,
                      help="call fflush(stdout) after each line, or use write()")
+
+
+def send_paced(program: Program, lines: list[str], pace: float) -> None:
+    """One line every `pace` seconds: the pace is the scenario, not a wait for an event."""
+    for line in lines:
+        program.sendline(line)
+        time.sleep(pace)
 
 
 def test_message_boundaries(student, reference, own, peer):

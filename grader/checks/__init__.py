@@ -13,7 +13,8 @@ by name; this module gives the rest. A check reads like its scenario:
 Failing: raise `Failure(rationale, help=...)` or `Mismatch(expected, actual)`, or a plain
 `assert cond, "what went wrong"`. Programs (`student.spawn(...)`) know how to say how they
 ended: `program.expect_exit(1, within=3, stderr=True, when="with a file at the path")`.
-Waiting: `wait_until(condition, within, what, watch=program)`, `eventually(...)`.
+Waiting: `wait_until(condition, within, what, watch=program)`, `eventually(...)`,
+`wait_all_idle([a, b], 1.0, steady=0.05)` (programs that wait for each other, all asleep).
 Facts: `procfs` (threads' states, CPU, wake-ups, fds, pending signals), `expect_idle`
 (`measure_idle_each`: several programs over one window),
 `mqueue.Queue` (POSIX message queues), `shm.objects` (shared memory and named semaphores),
@@ -33,7 +34,7 @@ from grader.checks.load import busy_machine, cpu_hogs, stutter
 from grader.checks.names import Names
 from grader.connection import Connection
 from grader.failure import Failure, Mismatch
-from grader.process import Launcher, Program
+from grader.process import Launcher, Program, wait_all_idle
 from grader.text import decode, shorten, show, show_lines
 from grader.trace.channels import CHANNEL_TRACE, other_channels
 from grader.waiting import eventually, wait_until
@@ -65,5 +66,6 @@ __all__ = [
     "show_lines",
     "stutter",
     "tcp",
+    "wait_all_idle",
     "wait_until",
 ]
