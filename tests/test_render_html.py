@@ -164,10 +164,10 @@ def test_the_browser_check_sees_console_errors_and_requests(browser, tmp_path):
     """The check below proves something only if it fails on a page that misbehaves."""
     page = tmp_path / "bad.html"
     page.write_text('<!DOCTYPE html><script>console.error("boom")</script>'
-                    '<img src="http://192.0.2.1/x.png">')
+                    '<img src="http://127.0.0.1:9/x.png">')
     problems = browser.open(page, *PHONE).problems()
     assert any("console.error" in problem and "boom" in problem for problem in problems)
-    assert any("request: http://192.0.2.1/x.png" in problem for problem in problems)
+    assert any("request: http://127.0.0.1:9/x.png" in problem for problem in problems)
 
 
 @pytest.mark.parametrize("name, make_report", [("failing", failing_report),
