@@ -61,8 +61,8 @@ PACED_LINES = 10       # ...that many, after a first one: half a second
 PACED_SLEEPS = 20      # sleeps and timed-out waits allowed per second in it, each program
 PACED_CPU = 0.20       # share of a CPU each may use in it
 THROUGHPUT = 64 << 20  # bytes, the reader started first...
-FACTOR = 4             # ...in at most 4 times the reference's best time...
-FLOOR, CEILING = 1.0, 5.0  # ...never less than 1 s required, never more than 5 s allowed
+FACTOR = 10            # ...in at most 10 times the reference's best time...
+FLOOR, CEILING = 2.5, 5.0  # ...never less than 2.5 s allowed, never more than 5 s
 TURNS = ("reference", "yours", "reference", "yours", "reference")  # its best of 3, yours of 2
 
 WRITER_FIRST, READER_FIRST, TOGETHER = "the writer first", "the reader first", "both at once"
