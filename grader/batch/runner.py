@@ -405,11 +405,11 @@ class _Pool:
                 code = proc.wait(budget)
             except subprocess.TimeoutExpired:
                 code = None
-                _terminate(proc)
+                terminate_group(proc)
             finally:
                 with self.lock:
                     self.procs.pop(intake.key, None)
-        report = _load(out)
+        report = load_report(out)
         if report is not None:
             report.notes[:0] = intake.notes
             report.submission = intake.key
@@ -427,7 +427,9 @@ class _Pool:
                        time.monotonic() - started)
 
 
-def _terminate(proc: subprocess.Popen) -> None:
+def terminate_group(proc: subprocess.Popen) -> None:
+    """SIGTERM a grading process's group (its sandbox destroyed on the way out), SIGKILL after
+    STOP_GRACE_S. Batch workers and the service's gradings stop alike."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -438,7 +440,8 @@ def _terminate(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _load(path: Path) -> GradeReport | None:
+def load_report(path: Path) -> GradeReport | None:
+    """The report a grading process wrote, or None if it wrote none that reads back."""
     try:
         return GradeReport.load(path)
     except (OSError, ValueError, TypeError, KeyError):

@@ -47,7 +47,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from grader import __version__
-from grader.batch.runner import WORKER_SLACK_S, batch_backend
+from grader.batch.runner import (
+    STOP_GRACE_S,
+    WORKER_SLACK_S,
+    batch_backend,
+    load_report,
+    terminate_group,
+)
 from grader.batch.store import assignment_version
 from grader.batch.unpack import SUBMISSION_CAPS, Budget, Refused, content_hash, prepare
 from grader.grading import run_budget
@@ -65,7 +71,6 @@ MAX_TRIES = 3     # a job that fails to start its grading (fetch, sandbox) this 
 MAX_RETRIES = 3   # a job whose worker died under it is retried this often, then failed
 WAIT_S = 2.0      # a job waiting for its twin's grading looks again after this
 FETCH_RETRY_S = 30.0
-STOP_GRACE_S = 30.0
 ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "HOME", "GRADER_ROOT", "GRADER_IMAGE", "DOCKER_HOST",
                "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "VIRTUAL_ENV", "PYTHONPATH")
 """What a grading process inherits: where the grader, its assignments and the docker engine
@@ -286,13 +291,13 @@ class Grader:
                         except subprocess.TimeoutExpired:
                             self._heartbeat(job_id)
                             if time.monotonic() - started > budget:
-                                _terminate(proc)
+                                terminate_group(proc)
                                 code = None
                                 break
                 finally:
                     with self.lock:
                         self.procs.pop(job_id, None)
-            report = _load(out)
+            report = load_report(out)
             if report is not None:
                 report.submission = submission.id
                 notes = json.loads(submission.notes or "[]")
@@ -450,24 +455,6 @@ def grading_environment(tmp: Path) -> dict[str, str]:
     env = {k: os.environ[k] for k in ENVIRONMENT if k in os.environ}
     env.update(TMPDIR=str(tmp), PYTHONDONTWRITEBYTECODE="1")
     return env
-
-
-def _terminate(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _load(path: Path) -> GradeReport | None:
-    try:
-        return GradeReport.load(path)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
 
 
 def check_backend(requested: str) -> tuple[str, str]:
