@@ -66,21 +66,28 @@ def _style(axes) -> None:
     axes.tick_params(colors=INK, labelsize=10)
 
 
-def score_histogram(scores: list[float], top: float) -> str:
-    figure = _figure(6.4, 2.8)
+def _histogram(values: list[float], bins, height: float, xlabel: str,
+               marker: tuple[float, str] | None) -> str:
+    """A histogram of `values` with a dashed line at `marker` (its value, its label)."""
+    figure = _figure(6.4, height)
     axes = figure.subplots()
-    bins = [top * i / 10 for i in range(11)] if top > 0 else 10
-    axes.hist(scores, bins=bins, color=ACCENT, edgecolor="white")
-    axes.set_xlabel(f"score (of {top:g})")
+    axes.hist(values, bins=bins, color=ACCENT, edgecolor="white")
+    axes.set_xlabel(xlabel)
     axes.set_ylabel("submissions")
     axes.yaxis.get_major_locator().set_params(integer=True)
-    if scores:
-        mean = statistics.mean(scores)
-        axes.axvline(mean, color=BAD, linestyle="--", linewidth=1.2)
-        axes.text(mean, axes.get_ylim()[1] * 0.95, f" mean {mean:.1f}", color=BAD,
-                  va="top", fontsize=10)
+    if marker:
+        at, label = marker
+        axes.axvline(at, color=BAD, linestyle="--", linewidth=1.2)
+        axes.text(at, axes.get_ylim()[1] * 0.95, label, color=BAD, va="top", fontsize=10)
     _style(axes)
     return _svg(figure)
+
+
+def score_histogram(scores: list[float], top: float) -> str:
+    bins = [top * i / 10 for i in range(11)] if top > 0 else 10
+    mean = statistics.mean(scores) if scores else None
+    return _histogram(scores, bins, 2.8, f"score (of {top:g})",
+                      None if mean is None else (mean, f" mean {mean:.1f}"))
 
 
 def pass_rates_plot(rates: list[tuple[str, float]]) -> str:
@@ -119,20 +126,10 @@ def verdicts_plot(counts: list[tuple[str, int]]) -> str:
 
 
 def durations_plot(seconds: list[float]) -> str:
-    figure = _figure(6.4, 2.6)
-    axes = figure.subplots()
-    axes.hist(seconds, bins=min(20, max(5, len(seconds) // 3)), color=ACCENT,
-              edgecolor="white")
-    axes.set_xlabel("grading time per submission (s)")
-    axes.set_ylabel("submissions")
-    axes.yaxis.get_major_locator().set_params(integer=True)
-    if seconds:
-        median = statistics.median(seconds)
-        axes.axvline(median, color=BAD, linestyle="--", linewidth=1.2)
-        axes.text(median, axes.get_ylim()[1] * 0.95, f" median {median:.1f} s", color=BAD,
-                  va="top", fontsize=10)
-    _style(axes)
-    return _svg(figure)
+    median = statistics.median(seconds) if seconds else None
+    return _histogram(seconds, min(20, max(5, len(seconds) // 3)), 2.6,
+                      "grading time per submission (s)",
+                      None if median is None else (median, f" median {median:.1f} s"))
 
 
 def pass_rates(results: list[Result], checks: tuple[CheckSpec, ...]) -> list[tuple[str, float]]:
