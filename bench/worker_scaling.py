@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,10 +31,8 @@ import httpx
 from grader.assignment import ROOT
 from grader.service.keys import new_key
 from tests.service_config import CHECKS, UPLOAD_SECRET, write_config
-from tests.service_db import _admin, drop_postgres, fresh_postgres, with_name
+from tests.service_db import drop_postgres, fresh_postgres, migrated_template, start_postgres
 from tests.service_sims import Platform, Server, Worker, free_port, signed_upload
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def archives(count: int) -> list[bytes]:
@@ -56,23 +53,6 @@ def archives(count: int) -> list[bytes]:
                     archive.writestr(name, data)
         out.append(buffer.getvalue())
     return out
-
-
-def template() -> str:
-    """A migrated template database (as the tests make one)."""
-    done = subprocess.run(["bash", str(REPO / "deploy" / "start-postgres.sh")],
-                          capture_output=True, text=True, check=True)
-    base = done.stdout.strip().splitlines()[-1]
-    name = "grader_bench_template"
-    with _admin(base) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    from grader.service.db import Database
-
-    database = Database(with_name(base, name))
-    database.migrate()
-    database.dispose()
-    return with_name(base, name)
 
 
 @contextlib.contextmanager
@@ -166,7 +146,7 @@ def main() -> int:
     args = parser.parse_args()
     checks = None if args.all_checks else CHECKS
     zips = archives(args.submissions)
-    tmpl = template()
+    tmpl = migrated_template(start_postgres(), "grader_bench_template")
     what = "every check" if args.all_checks else f"checks {', '.join(CHECKS)}"
     print(f"{args.submissions} submissions of assignment1's reference, {what}, docker "
           f"backend, PostgreSQL, each worker --concurrency 1:", flush=True)

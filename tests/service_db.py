@@ -35,25 +35,37 @@ def with_name(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+def start_postgres() -> str:
+    """The base URL of the PostgreSQL that deploy/start-postgres.sh starts (or finds running):
+    a role that may create databases."""
+    done = subprocess.run(["bash", str(REPO / "deploy" / "start-postgres.sh")],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, f"deploy/start-postgres.sh failed:\n{done.stderr[-3000:]}"
+    return done.stdout.strip().splitlines()[-1]
+
+
+def migrated_template(base: str, name: str) -> str:
+    """A database `name`, made anew and migrated to head: the template that fresh_postgres
+    copies (for the tests and the benchmarks alike)."""
+    with _admin(base) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    from grader.service.db import Database
+
+    database = Database(with_name(base, name))
+    database.migrate()
+    database.dispose()
+    return with_name(base, name)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL role that may create databases, and a template migrated to head."""
     with open("/tmp/ipc-grader-tests-postgres.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # test workers in parallel (xdist) start it once
-        done = subprocess.run(["bash", str(REPO / "deploy" / "start-postgres.sh")],
-                              capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, f"deploy/start-postgres.sh failed:\n{done.stderr[-3000:]}"
-    base = done.stdout.strip().splitlines()[-1]
+        base = start_postgres()
     template = f"grader_tmpl_{os.getpid()}"
-    with _admin(base) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{template}"')
-    from grader.service.db import Database
-
-    database = Database(with_name(base, template))
-    database.migrate()
-    database.dispose()
-    yield with_name(base, template)
+    yield migrated_template(base, template)
     with _admin(base) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
 
