@@ -23,6 +23,11 @@ CASES = sorted((p.parent.parent.name, p.parent.name) for p in SCORED.glob("*/*/e
 
 pytestmark = pytest.mark.usefixtures("real_tree")
 
+# What a lost bit looks like: both programs asleep, the client gone with the message
+# incomplete, or (a client that sleeps after each signal, on a loaded machine) still sending
+# at the deadline.
+DELIVERY = ("a signal was lost", "had not printed the message whole", "was still sending after")
+
 
 @both_backends
 @pytest.mark.parametrize(("assignment_id", "name"), CASES, ids=[f"{a}/{n}" for a, n in CASES])
@@ -41,6 +46,5 @@ def test_scored_submission_gets_its_verdicts(assignment_id, name, backend, tmp_p
     assert kept == {}, f"{name} should keep {sorted(kept)}"
     for check in expected.get("delivery", []):
         result = verdicts[check]
-        assert result.passed or "a signal was lost" in result.feedback \
-            or "had not printed the message whole" in result.feedback, \
+        assert result.passed or any(diagnosis in result.feedback for diagnosis in DELIVERY), \
             f"{check}: {result.feedback}"

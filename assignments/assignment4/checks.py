@@ -170,7 +170,9 @@ def wait_for(server, client, data: bytes | None, start: int, seconds: float) -> 
                               f"running {seconds:g} s later",
                               help="exit once the whole message is sent (and confirmed)")
             raise Mismatch(show(data, 300), show(out[start:], 300) or "(nothing)",
-                           rationale=f"the message was not printed whole within {seconds:g} s")
+                           rationale=f"{client.name} was still sending after {seconds:g} s "
+                                     f"and the message was not printed whole (the "
+                                     f"deadline for {len(data):,} characters)")
         time.sleep(0.002)
 
 
