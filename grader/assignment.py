@@ -51,7 +51,12 @@ class CheckSpec:
 
     A hidden check whose test checks.py does not define is `deferred`: graded after
     submission, where the whole checks.py is (a student kit ships its checks.py without the
-    hidden tests, `grade package student`). It is listed with its points and never run."""
+    hidden tests, `grade package student`). It is listed with its points and never run.
+
+    `requires` names the checks that must pass before this one runs, in check50's spirit: a
+    gate ("the data travels through the assignment's mechanism") that a cheat or a program
+    that never sets up its channel fails at once, so the checks that need it are not run
+    and earn nothing, and the grading does not wait out their deadlines."""
 
     id: str
     title: str
@@ -60,6 +65,7 @@ class CheckSpec:
     seconds: float | None = None
     concurrent: bool = False
     deferred: bool = False
+    requires: tuple[str, ...] = ()
 
     def budget(self, limits: Limits) -> float:
         return self.seconds or limits.check_seconds
@@ -102,6 +108,22 @@ class Assignment:
             raise AssignmentError(f"{self.id} has no check {unknown[0]!r}; its checks: "
                                   f"{', '.join(c.id for c in self.checks)}")
         return tuple(c for c in self.checks if c.id in only)
+
+    def in_running_order(self, ids: list[str]) -> list[str]:
+        """`ids` in rubric order, but every check after the checks it requires: gates first."""
+        order = {c.id: i for i, c in enumerate(self.checks)}
+        placed: list[str] = []
+
+        def place(ident: str) -> None:
+            if ident in placed or ident not in ids:
+                return
+            for needed in sorted(self.check(ident).requires, key=order.__getitem__):
+                place(needed)
+            placed.append(ident)
+
+        for ident in sorted(ids, key=order.__getitem__):
+            place(ident)
+        return placed
 
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -196,7 +218,7 @@ def _checks(r: _Reader, data: list) -> tuple[CheckSpec, ...]:
         where = f"checks[{i}]."
         if not isinstance(entry, dict):
             raise r.fail(f"checks[{i}]", "must be a mapping with id, title, points")
-        keys = ("id", "title", "points", "hidden", "seconds", "concurrent")
+        keys = ("id", "title", "points", "hidden", "seconds", "concurrent", "requires")
         if unknown := sorted(set(entry) - set(keys)):
             raise r.fail(f"{where}{unknown[0]}", f"unknown key (expected {', '.join(keys)})")
         ident = r.get(entry, "id", str, where)
@@ -210,13 +232,40 @@ def _checks(r: _Reader, data: list) -> tuple[CheckSpec, ...]:
         seconds = r.get(entry, "seconds", float, where, default=None)
         if seconds is not None and seconds <= 0:
             raise r.fail(f"{where}seconds", f"must be positive, got {seconds}")
+        requires = r.get(entry, "requires", list, where, default=[])
         checks.append(CheckSpec(ident, r.get(entry, "title", str, where), points,
                                 r.get(entry, "hidden", bool, where, default=False), seconds,
-                                r.get(entry, "concurrent", bool, where, default=False)))
+                                r.get(entry, "concurrent", bool, where, default=False),
+                                requires=tuple(requires)))
     total = sum(c.points for c in checks)
     if abs(total - TOTAL_POINTS) > 1e-9:
         raise r.fail("checks", f"points add up to {total:g}, they must add up to {TOTAL_POINTS}")
+    _check_requirements(r, checks)
     return tuple(checks)
+
+
+def _check_requirements(r: _Reader, checks: list[CheckSpec]) -> None:
+    """Every required check exists, runs in the grading's own process (not concurrent: its
+    verdict must be known before the checks that need it start), and no check needs itself,
+    directly or not."""
+    known = {c.id: c for c in checks}
+    for i, check in enumerate(checks):
+        where = f"checks[{i}].requires"
+        for needed in check.requires:
+            if needed not in known:
+                raise r.fail(where, f"{needed!r} is not a check of this assignment")
+            if known[needed].concurrent:
+                raise r.fail(where, f"{needed!r} is concurrent: a required check must run "
+                                    f"before the checks that need it")
+        seen, todo = set(), list(check.requires)
+        while todo:
+            needed = todo.pop()
+            if needed == check.id:
+                through = f" (through {', '.join(sorted(seen))})" if seen else ""
+                raise r.fail(where, f"{check.id!r} requires itself{through}")
+            if needed not in seen:
+                seen.add(needed)
+                todo.extend(known[needed].requires)
 
 
 def module_names(tree: ast.Module) -> dict[str, ast.stmt]:

@@ -93,6 +93,11 @@ class Run:
         found.update({r.id: r for r in here})
         for check, (process, out) in zip(concurrent, lanes, strict=True):
             found.update({r.id: r for r in self._collect_lane(check, process, out)})
+        for ident in self.assignment.in_running_order(list(found)):  # a lane ran on its own:
+            check = self.assignment.check(ident)                    # its gates are known now
+            failed = [found[n] for n in check.requires if n in found and not found[n].passed]
+            if failed and not found[ident].needs:
+                found[ident] = CheckResult.needing(check, failed[0])
         return [found[c.id] for c in checks if c.id in found]
 
     def run_here(self, only: frozenset[str]) -> list[CheckResult]:

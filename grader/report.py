@@ -61,6 +61,7 @@ class CheckResult:
     cases: list[CaseResult] = field(default_factory=list)  # a table of cases; [] for one
     steps: list[str] = field(default_factory=list)  # what the check sent and got, in order
     deferred: bool = False         # graded after submission (a hidden check a kit lacks)
+    needs: str | None = None       # not run: this required check (CheckSpec.requires) failed
 
     @classmethod
     def from_dict(cls, data: dict) -> CheckResult:
@@ -81,6 +82,14 @@ class CheckResult:
                        feedback=DEFERRED, deferred=True)
         return cls(check.id, check.title, check.points, 0.0, status, check.hidden, feedback=why)
 
+    @classmethod
+    def needing(cls, check: CheckSpec, needed: CheckResult) -> CheckResult:
+        """`check` was not run because `needed`, a check it requires, did not pass."""
+        why = needed.feedback if not needed.hidden else "(hidden check: no details)"
+        return cls(check.id, check.title, check.points, 0.0, Status.NOT_RUN, check.hidden,
+                   feedback=f"not run: it needs {needed.id}, which failed: {why}",
+                   needs=needed.id)
+
     @property
     def passed(self) -> bool:
         return self.status is Status.PASSED
@@ -90,7 +99,7 @@ class CheckResult:
         not: a passed check's case names would still give its inputs away)."""
         if not self.hidden:
             return self
-        if self.deferred:
+        if self.deferred or self.needs:  # nothing of its own inputs to give away
             return self
         return CheckResult(self.id, self.title, self.points, self.earned, self.status, True,
                            feedback="" if self.passed else "(hidden check: no details)",
@@ -141,8 +150,10 @@ class GradeReport:
         return [c.id for c in self.checks if not c.passed]
 
     def failures(self) -> list[CheckResult]:
-        """The checks worth explaining: those that ran and lost points."""
-        return [c for c in self.checks if not c.passed and c.status is not Status.NOT_RUN]
+        """The checks worth explaining: those that lost points by running, or by needing a
+        check that failed (not those of a failed build: the build log explains them)."""
+        return [c for c in self.checks
+                if not c.passed and (c.status is not Status.NOT_RUN or c.needs)]
 
     def for_student(self) -> GradeReport:
         """The same report with hidden checks' details removed."""

@@ -4,8 +4,10 @@ It grades the reference and every known-buggy variant (mutant) and holds four th
   (a) the reference gets full marks,
   (b) each mutant fails exactly the checks its mutant.yaml names (no more: an extra failure
       is a check that punishes correct behaviour or a flaky one; no less: a check that misses
-      the bug it exists for),
-  (c) every check in the rubric is failed by at least one mutant (no check is decoration),
+      the bug it exists for), and the checks that need one of those (rubric `requires`),
+      which are not run; a mutant marked `cheat: true` scores under CHEAT_SCORE,
+  (c) every check in the rubric is failed by at least one mutant (no check is decoration;
+      a check that was not run for want of another does not count),
   (d) the reference graded `runs` times gets identical results every time.
 """
 
@@ -25,6 +27,8 @@ from grader.assignment import Assignment, AssignmentError
 from grader.grading import grade
 from grader.report import GradeReport
 
+CHEAT_SCORE = 25  # a cheat (data moved outside the assignment's mechanism) scores under this
+
 
 @dataclass(frozen=True)
 class Mutant:
@@ -32,6 +36,7 @@ class Mutant:
     description: str
     fails: frozenset[str]
     patch: Path
+    cheat: bool = False  # the data does not travel through the assignment's mechanism
 
 
 def load_mutants(assignment: Assignment) -> list[Mutant]:
@@ -51,8 +56,10 @@ def load_mutants(assignment: Assignment) -> list[Mutant]:
         patch = meta.parent / "change.patch"
         if not patch.is_file():
             raise AssignmentError(f"{patch}: file not found (each mutant needs its patch)")
+        if not isinstance(data.get("cheat", False), bool):
+            raise AssignmentError(f"{meta}: cheat: must be true or false")
         mutants.append(Mutant(meta.parent.name, str(data.get("description", "")).strip(),
-                              frozenset(data["fails"]), patch))
+                              frozenset(data["fails"]), patch, data.get("cheat", False)))
     return mutants
 
 
@@ -73,24 +80,51 @@ class MutantOutcome:
     mutant: Mutant
     report: GradeReport
 
+    assignment: Assignment
+
     @property
     def failed(self) -> set[str]:
         return set(self.report.failed_checks())
 
     @property
+    def caught(self) -> set[str]:
+        """The checks this mutant failed by running them (not for want of another)."""
+        return {c.id for c in self.report.checks if not c.passed and not c.needs}
+
+    @property
+    def expected(self) -> set[str]:
+        """The checks its mutant.yaml names, and those that need one of them: not run."""
+        expected = set(self.mutant.fails)
+        for ident in self.assignment.in_running_order([c.id for c in self.assignment.checks]):
+            if expected & set(self.assignment.check(ident).requires):
+                expected.add(ident)
+        return expected
+
+    @property
+    def too_high(self) -> bool:
+        return self.mutant.cheat and self.report.score >= CHEAT_SCORE
+
+    @property
     def ok(self) -> bool:
-        return self.failed == self.mutant.fails
+        return self.failed == self.expected and not self.too_high
 
     def explain(self) -> str:
+        not_run = sum(1 for c in self.report.checks if c.needs)
         if self.ok:
-            return f"fails {', '.join(sorted(self.failed))}"
+            gated = f" ({not_run} not run for want of a check it failed)" if not_run else ""
+            return (f"fails {', '.join(sorted(self.mutant.fails))}{gated}, "
+                    f"{self.report.score:g} points")
         parts = []
-        if missed := self.mutant.fails - self.failed:
+        if self.too_high:
+            parts.append(f"a cheat scored {self.report.score:g}, at least {CHEAT_SCORE}")
+        if missed := self.expected - self.failed:
             parts.append(f"should fail but passed: {', '.join(sorted(missed))}")
-        if extra := self.failed - self.mutant.fails:
-            feedback = {c.id: c.feedback for c in self.report.checks}
+        checks = {c.id: c for c in self.report.checks}
+        if extra := sorted(c for c in self.failed - self.expected if not checks[c].needs):
             parts.append("failed unexpectedly: " + ", ".join(
-                f"{check} ({feedback[check][:200]})" for check in sorted(extra)))
+                f"{check} ({checks[check].feedback[:200]})" for check in extra))
+        if gated := sorted(c for c in self.failed - self.expected if checks[c].needs):
+            parts.append(f"not run for want of {checks[gated[0]].needs}: {', '.join(gated)}")
         return "; ".join(parts)
 
 
@@ -112,7 +146,7 @@ class Validation:
             found.append(f"reference: {len(self.reference_runs)} runs gave "
                          f"{len(signatures)} different results")
         found += [f"mutant {m.mutant.name}: {m.explain()}" for m in self.mutants if not m.ok]
-        caught = set().union(*(m.failed & m.mutant.fails for m in self.mutants))
+        caught = set().union(*(m.caught & m.mutant.fails for m in self.mutants))
         found += [f"check {c.id}: no mutant fails it" for c in self.assignment.checks
                   if c.id not in caught]
         return found
@@ -137,7 +171,7 @@ def validate(assignment: Assignment, runs: int = 5, backend: str = "local", jobs
 
         def grade_mutant(mutant: Mutant) -> MutantOutcome:
             source = materialize(assignment, mutant, Path(tmp) / mutant.name)
-            outcome = MutantOutcome(mutant, grade(assignment, source, backend))
+            outcome = MutantOutcome(mutant, grade(assignment, source, backend), assignment)
             mark = "ok  " if outcome.ok else "FAIL"
             progress(f"{mark} mutant {mutant.name}: {outcome.explain()}")
             return outcome

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 POLL = 0.002  # seconds between two looks: far below any deadline, cheap for /proc reads
+SETUP_SECONDS = 2.0
+"""How long a program has, from its start, to set up its channel (listen on its socket,
+create its queue or segment, print its PID): a gate check waits no longer, so a program
+that never does fails fast (the handouts say so)."""
 
 
 def eventually(condition: Callable[[], T], within: float, every: float = POLL) -> T:

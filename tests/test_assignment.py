@@ -130,11 +130,44 @@ UNKNOWN_KEYS = [
     ("cpu_seconds: 2", "cpu_seconds: 2\n  gpu_seconds: 1", "limits.gpu_seconds: unknown limit"),
     ("hidden: true", "hidden: true, weight: 2", "checks[1].weight: unknown key"),
 ]
+# a check that needs others (CheckSpec.requires): the second check's entry, what the error says
+BAD_REQUIREMENTS = [
+    ("requires: [third]", "checks[1].requires: 'third' is not a check of this assignment"),
+    ("requires: first", "checks[1].requires: must be list, got 'first'"),
+    ("requires: [second]", "checks[1].requires: 'second' requires itself"),
+    ("requires: [first]", "checks[0].requires: 'first' requires itself (through second)"),
+    # (the first check requires the second: a cycle)
+]
 
 
 @pytest.mark.parametrize(("old", "new", "expected"), WRONG_VALUES + UNKNOWN_KEYS)
 def test_wrong_value_or_unknown_key(tmp_path, old, new, expected):
     assert expected in error_of(broken(tmp_path, old, new))
+
+
+@pytest.mark.parametrize(("requires", "expected"), BAD_REQUIREMENTS)
+def test_bad_requirements(tmp_path, requires, expected):
+    text = GOOD.format(id="hw", slug="hw-slug").replace("hidden: true", f"hidden: true, {requires}")
+    if "[first]" in requires:
+        text = text.replace("points: 60", "points: 60, requires: [second]")
+    assert error_of(write(tmp_path, "hw", text)).endswith(expected)
+
+
+def test_a_required_check_may_not_be_concurrent(tmp_path):
+    text = GOOD.format(id="hw", slug="hw-slug").replace(
+        "points: 60", "points: 60, concurrent: true").replace("hidden: true",
+                                                              "hidden: true, requires: [first]")
+    assert error_of(write(tmp_path, "hw", text)).endswith(
+        "checks[1].requires: 'first' is concurrent: a required check must run before the "
+        "checks that need it")
+
+
+def test_requirements_run_first(tmp_path):
+    folder = broken(tmp_path, "points: 60", "points: 60, requires: [second]")
+    assignment = load_assignment(folder)
+    assert assignment.check("first").requires == ("second",)
+    assert assignment.in_running_order(["first", "second"]) == ["second", "first"]
+    assert assignment.in_running_order(["first"]) == ["first"]  # --only: what is selected
 
 
 def test_check_id_must_be_snake_case(tmp_path):

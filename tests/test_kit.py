@@ -17,7 +17,7 @@ from grader.checks import Failure, eventually, expect_idle, measure_idle, procfs
 from grader.confinement import Confinement
 from grader.grading import grade
 from grader.process import Program
-from grader.render import markdown, terminal
+from grader.render import FORMATS, markdown, terminal
 from grader.report import Status
 
 KIT = Path(__file__).resolve().parent / "kit_assignment"
@@ -179,6 +179,25 @@ def test_cases_share_the_check_budget(kit, tmp_path):
     assert hangs.status is Status.TIMEOUT
     assert hangs.earned == 5
     assert report.checks[0].passed and report.checks[3].passed  # the rest is unaffected
+
+
+def test_a_check_whose_required_check_failed_is_not_run_and_names_it(kit, tmp_path):
+    report = grade(kit, variant("exits_1", tmp_path))
+    checks = {c.id: c for c in report.checks}
+    assert [c.id for c in report.checks] == ["words", "hangs_sometimes", "waits_long",
+                                             "exit_status"]  # rubric order, whatever ran first
+    assert checks["words"].passed and checks["exit_status"].status is Status.FAILED
+    for dependent in ("hangs_sometimes", "waits_long"):  # in this process, and in a lane
+        check = checks[dependent]
+        assert (check.status, check.earned, check.needs) == (Status.NOT_RUN, 0, "exit_status")
+        assert check.feedback.startswith("not run: it needs exit_status, which failed: your "
+                                         "upper exited with code 1"), check.feedback
+    assert checks["hangs_sometimes"].duration_s == 0 and not checks["hangs_sometimes"].cases
+    assert report.score == 40
+    for name, render in FORMATS.items():  # every format says which check they needed
+        assert "needs exit_status, which failed" in render(report), name
+    assert [c.id for c in report.for_student().failures()] == [
+        "hangs_sometimes", "waits_long", "exit_status"]
 
 
 def test_only_grades_a_subset_out_of_its_points(kit):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks import Failure, Mismatch, show
+from grader.checks import SETUP_SECONDS, Failure, Mismatch, show
 
 EXIT_DEADLINE = 3.0  # seconds a server gets to finish after SIGTERM or a fatal error
 
@@ -303,14 +303,19 @@ def stop_with_sigterm(server):
     return server.trace
 
 
-def test_server_uses_unix_stream(student, path, connect):
+def served_once(student, path, connect, within):
+    """The trace of a server that served one round to one client, then got SIGTERM."""
     server = student.spawn("server", path, trace="%net")
-    conn = connect(path, server=server)
+    conn = connect(path, server=server, timeout=within)
     conn.send("1\n0\n")
     server.wait_idle()  # served (what it replied is other checks' business)
     conn.close()
     server.wait_idle()
-    trace = stop_with_sigterm(server)
+    return stop_with_sigterm(server)
+
+
+def test_listens_on_unix_socket(student, path, connect):
+    trace = served_once(student, path, connect, within=SETUP_SECONDS)
     calls = trace.excerpt(SOCKET_CALLS)
     assert trace.used("socket", domain="AF_UNIX", type="SOCK_STREAM"), \
         f"your server never created an AF_UNIX SOCK_STREAM socket; its calls: {calls}"
@@ -318,6 +323,10 @@ def test_server_uses_unix_stream(student, path, connect):
         f"your server never bound its socket to {path}; its calls: {calls}"
     assert trace.used("listen", ok=True), f"your server never called listen(); {calls}"
     assert trace.used(("accept", "accept4"), ok=True), f"your server never accepted; {calls}"
+
+
+def test_server_uses_unix_stream(student, path, connect):
+    trace = served_once(student, path, connect, within=5.0)
     other = trace.never(NOT_A_UNIX_SOCKET) + not_stream(trace)
     assert not other, f"your server also opened another socket: {other[0]}; the channel " \
                       f"must be the UNIX domain stream socket alone"

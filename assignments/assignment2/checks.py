@@ -17,6 +17,7 @@ import pytest
 
 from grader.checks import (
     CHANNEL_TRACE,
+    SETUP_SECONDS,
     Failure,
     Program,
     eventually,
@@ -429,6 +430,29 @@ def session_until_exit(a, b, line_a: str, line_b: str) -> None:
     for chat in (a, b):
         chat.expect_exit(0, within=EXIT_DEADLINE, when="after EOF on both sides (its trace "
                                                         "is read once it has exited)")
+
+
+def test_messages_through_queues(student, reference, own, peer):
+    """The gate: a typed line leaves by mq_send on the peer's queue (the reference chat,
+    which speaks nothing else, is the peer). What the reference printed is other checks'
+    business; the trace is this one's."""
+    chat, ref = with_reference(student, reference, own, peer, trace="/^mq_")
+    wait_until(Queue(own).exists, SETUP_SECONDS, f"your chat to create its queue {own}",
+               watch=chat, help="create your own queue with mq_open(OWN_QUEUE, O_CREAT ...) "
+                                "as soon as the chat starts")
+    line = "a line through the queue"
+    chat.sendline(line)
+    eventually(lambda: line in ref.stdout or not chat.running, EXPECT)
+    chat.signal(signal.SIGKILL)
+    chat.wait()
+    trace = chat.trace
+    sends = trace.calls("mq_send", ok=True, msg_ptr=line.encode())
+    if not {c.value(0) for c in sends} & mq_descriptors(trace, peer):
+        raise Failure(f"the line typed into your chat never left by mq_send/mq_timedsend on "
+                      f"its peer's queue {peer}; its queue calls: "
+                      f"{trace.excerpt(['mq_open', 'mq_send'], 6)}",
+                      help="open the peer's queue with mq_open(PEER_QUEUE, O_WRONLY) and send "
+                           "each typed line with mq_send (mq_timedsend) on it")
 
 
 def test_only_message_queues(student, own, peer):

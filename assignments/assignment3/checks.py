@@ -28,6 +28,7 @@ import time
 import pytest
 
 from grader.checks import (
+    SETUP_SECONDS,
     Failure,
     Mismatch,
     eventually,
@@ -705,30 +706,60 @@ def segment_use(trace, name: str) -> tuple[set[bytes], dict[bytes, int], list]:
     return mapped, sizes, maps
 
 
-def test_shm_only(student, names):
-    name = names.shm()
-    data = sentence(2, 200_000)
-    writer = start_writer(student, name, data, trace=SHM_TRACE)
-    settled(writer)
+def traced_transfer(student, name: str, within: float = ATTACH):
+    """A writer on NAME, then once it has mapped its segment a reader, both under strace,
+    moving 200,000 bytes: each must map a segment from /dev/shm (MAP_SHARED), or be done,
+    `within` s of its start. Returns them once ended (or DEADLINE s later): their traces
+    tell what they really did."""
+    writer = start_writer(student, name, sentence(2, 200_000), trace=SHM_TRACE)
+    mapped_or_done(writer, within)
     reader = start_reader(student, name, trace=SHM_TRACE)
+    mapped_or_done(reader, within)
     finished([writer, reader], DEADLINE)
-    for program in (writer, reader):
-        if program.running:
-            raise Failure(f"in a traced transfer of 200,000 bytes, {program.name} was still "
-                          f"running after {DEADLINE:g} s", help=HELP_STUCK)
-        program.expect_exit(0, within=0.1, when="in a traced transfer of 200,000 bytes",
-                            help=HELP_STUCK)
-    sizes: dict[bytes, int] = {}
-    for program in (writer, reader):
+    return writer, reader
+
+
+def mapped_or_done(program, within: float) -> None:
+    """Until `program` has mapped a segment (MAP_SHARED, a file in /dev/shm) or ended."""
+    wait_until(lambda: procfs.shared_mappings(program.pid) or not program.running, within,
+               f"{program.name} to map a segment (a MAP_SHARED mapping of a file in /dev/shm)",
+               help=HELP_ATTACH)
+
+
+def test_data_through_segment(student, names):
+    """The gate: both programs map shared memory at once, and nothing else carries data.
+    Whether the transfer completes is other checks' business: what still runs is killed,
+    and the traces tell what the programs did."""
+    for program in traced_transfer(student, names.shm(), within=SETUP_SECONDS):
+        program.signal(signal.SIGKILL)
+        program.wait()
         trace = program.trace
         if other := other_channels(trace, allow={"shm", "sysv"}) + trace.never(NOT_SHM):
             raise Failure(f"{program.name} used {other[0].short()}: only POSIX shared memory "
                           f"(shm_open + mmap) may carry the data: no pipe, FIFO, socket, "
                           f"message queue, System V memory, memfd, file written, or another "
                           f"process's memory or /proc files")
-        mapped, sized, maps = segment_use(trace, name)
+        mapped, _, maps = segment_use(trace, "/")  # any name: NAME is shm_only's business
+        if not [path for path in mapped if not path.startswith(b"/dev/shm/sem.")]:
+            raise Failure(f"{program.name} never mapped with MAP_SHARED an object it opened "
+                          f"with shm_open(); its mmap() calls of one: "
+                          f"{'; '.join(c.short() for c in maps[:3]) or 'none'}",
+                          help="mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0): "
+                               "a MAP_PRIVATE mapping is a private copy nobody else sees")
+
+
+def test_shm_only(student, names):
+    name = names.shm()
+    sizes: dict[bytes, int] = {}
+    for program in traced_transfer(student, name):
+        if program.running:
+            raise Failure(f"in a traced transfer of 200,000 bytes, {program.name} was still "
+                          f"running after {DEADLINE:g} s", help=HELP_STUCK)
+        program.expect_exit(0, within=0.1, when="in a traced transfer of 200,000 bytes",
+                            help=HELP_STUCK)
+        mapped, sized, maps = segment_use(program.trace, name)
         if not mapped:
-            opened = [c.short() for c in trace.calls("shm_open", ok=True)]
+            opened = [c.short() for c in program.trace.calls("shm_open", ok=True)]
             raise Failure(f"{program.name} never mapped with MAP_SHARED an object it opened "
                           f"with shm_open() under a name beginning with {name}; its shm_open "
                           f"calls: {'; '.join(opened[:3]) or 'none'}; its mmap() of them: "

@@ -29,6 +29,7 @@ import pytest
 
 from grader.checks import (
     CHANNEL_TRACE,
+    SETUP_SECONDS,
     Failure,
     Mismatch,
     busy_machine,
@@ -98,10 +99,10 @@ def pid_printed(server) -> bool:
                 or number.search(ANSI.sub(b"", server.stderr.encode(errors="surrogateescape"))))
 
 
-def start_server(launcher, **kwargs):
-    """Start a server, wait for its PID and for it to wait for signals."""
+def start_server(launcher, within: float = PID_SECONDS, **kwargs):
+    """Start a server, wait for its PID (`within` s) and for it to wait for signals."""
     server = launcher.spawn("server", **kwargs)
-    wait_until(lambda: pid_printed(server), PID_SECONDS,
+    wait_until(lambda: pid_printed(server), within,
                lambda: f"{server.name} to print its PID, {server.pid}", watch=server,
                help='print it as the first line of stdout and flush it, e.g. '
                     'printf("%d\\n", getpid()); fflush(stdout);')
@@ -496,7 +497,7 @@ def test_client_arguments(student, args):
 
 def test_signals_only(student, deadline):
     text = b"nothing but signals"
-    server = start_server(student, trace=CHANNEL_TRACE)
+    server = start_server(student, within=SETUP_SECONDS, trace=CHANNEL_TRACE)
     message_began = time.time()  # the server is judged from here on; the client all along
     client = student.spawn("client", server.pid, text, trace=f"%signal,{CHANNEL_TRACE}")
     with contextlib.suppress(Failure):  # delivery is other checks' business

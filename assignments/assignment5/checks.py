@@ -41,6 +41,7 @@ import time
 import pytest
 
 from grader.checks import (
+    SETUP_SECONDS,
     Failure,
     Mismatch,
     eventually,
@@ -546,17 +547,19 @@ class Chat:
 
 @pytest.fixture
 def start_server(names, connect):
-    """start_server(launcher, lenient=False, strict=False, **spawn) -> Chat: `./mini_serv
-    PORT` on a free port, once it listens (seen in /proc/net/tcp, without connecting).
+    """start_server(launcher, lenient=False, strict=False, ready=READY, **spawn) -> Chat:
+    `./mini_serv PORT` on a free port, once it listens (seen in /proc/net/tcp, without
+    connecting; `ready` s at most).
     `lenient`: arrivals and departures are recognised by their shape (mechanism checks).
     `strict`: a line sent back to its sender fails; else it is set aside, so that this one
     flaw costs only the check about it."""
     chats = []
 
-    def start(launcher, *, lenient: bool = False, strict: bool = False, **spawn) -> Chat:
+    def start(launcher, *, lenient: bool = False, strict: bool = False, ready: float = READY,
+              **spawn) -> Chat:
         port = names.port()
         server = launcher.spawn("mini_serv", port, **spawn)
-        tcp.wait_listening(server, port, within=READY)
+        tcp.wait_listening(server, port, within=ready)
         chats.append(Chat(server, port, connect, lenient, strict))
         return chats[-1]
 
@@ -844,9 +847,9 @@ def test_idle_cpu(student, start_server):
                 seconds=IDLE_WINDOW, help=IDLE_HELP)
 
 
-NOT_SELECT = ["poll", "ppoll", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
-              "epoll_pwait", "?epoll_pwait2", "clone", "clone3", "fork", "vfork", "nanosleep",
-              "clock_nanosleep"]
+MULTIPLEXERS = ["poll", "ppoll", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
+                "epoll_pwait", "?epoll_pwait2", "clone", "clone3", "fork", "vfork"]
+SLEEPS = ["nanosleep", "clock_nanosleep"]
 
 
 def zero_timeout(call) -> bool:
@@ -854,8 +857,31 @@ def zero_timeout(call) -> bool:
     return timeout.get("tv_sec") == "0" and timeout.get("tv_nsec", timeout.get("tv_usec")) == "0"
 
 
+def test_select_multiplexing(student, start_server, connect):
+    """The gate: one thread of one process waits for every socket with select(). Two
+    clients connect; what they receive, and whether the server survives them, is other
+    checks' business: this one reads the trace."""
+    chat = start_server(student, ready=SETUP_SECONDS, trace=",".join(["select", *MULTIPLEXERS]))
+    with contextlib.suppress(Failure):
+        for _ in range(2):
+            connect(("127.0.0.1", chat.port), server=chat.server)
+        chat.server.wait_idle()
+    chat.server.signal(signal.SIGKILL)
+    chat.server.wait(EXIT_DEADLINE)
+    trace = chat.server.trace
+    if other := trace.never([name.lstrip("?") for name in MULTIPLEXERS]):
+        what = ("a thread or a child process" if "clone" in other[0].name or "fork" in
+                other[0].name else "another way to wait than select()")
+        raise Failure(f"your mini_serv called {other[0].short()}: {what}",
+                      help="one process, one thread: wait for every socket with select() "
+                           "(or pselect()), never poll/epoll, threads or fork()")
+    if not trace.used("select"):
+        raise Failure("your mini_serv never called select() or pselect(); its calls: "
+                      f"{trace.excerpt(None, 8)}")
+
+
 def test_select_only(student, start_server):
-    chat = start_server(student, lenient=True, trace=",".join(["select", *NOT_SELECT]))
+    chat = start_server(student, lenient=True, trace=",".join(["select", *SLEEPS]))
     a, b, _ = chat.join(), chat.join(), chat.join()
     a.send("one\n")
     b.find(b"one\n", 0, EXPECT)
@@ -866,16 +892,9 @@ def test_select_only(student, start_server):
     chat.server.signal(signal.SIGKILL)
     chat.server.wait(EXIT_DEADLINE)
     trace = chat.server.trace
-    if other := trace.never([name.lstrip("?") for name in NOT_SELECT]):
-        what = ("a thread or a child process" if "clone" in other[0].name or "fork" in
-                other[0].name else "a sleep" if "sleep" in other[0].name else
-                "another way to wait than select()")
-        raise Failure(f"your mini_serv called {other[0].short()}: {what}",
-                      help="one process, one thread: wait for every socket with select() "
-                           "(or pselect()), never poll/epoll, threads, fork() or sleeps")
-    if not trace.used("select"):
-        raise Failure("your mini_serv never called select() or pselect(); its calls: "
-                      f"{trace.excerpt(None, 8)}")
+    if sleeps := trace.never(SLEEPS):
+        raise Failure(f"your mini_serv called {sleeps[0].short()}: a sleep",
+                      help="never sleep: wait for every socket with select() (or pselect())")
     if len(zero := [c for c in trace.calls("select") if zero_timeout(c)]) > ZERO_TIMEOUTS:
         raise Failure(f"your mini_serv called select() {len(zero)} times with a zero timeout "
                       f"({zero[0].short()}): it spins instead of waiting", help=IDLE_HELP)

@@ -14,6 +14,7 @@ Failing: raise `Failure(rationale, help=...)` or `Mismatch(expected, actual)`, o
 `assert cond, "what went wrong"`. Programs (`student.spawn(...)`) know how to say how they
 ended: `program.expect_exit(1, within=3, stderr=True, when="with a file at the path")`.
 Waiting: `wait_until(condition, within, what, watch=program)`, `eventually(...)`,
+`SETUP_SECONDS` (what a gate check gives a program to set up its channel),
 `wait_all_idle([a, b], 1.0, steady=0.05)` (programs that wait for each other, all asleep).
 Facts: `procfs` (threads' states, CPU, wake-ups, fds, pending signals), `expect_idle`
 (`measure_idle_each`: several programs over one window),
@@ -37,10 +38,11 @@ from grader.failure import Failure, Mismatch
 from grader.process import Launcher, Program, wait_all_idle
 from grader.text import decode, shorten, show, show_lines
 from grader.trace.channels import CHANNEL_TRACE, other_channels
-from grader.waiting import eventually, wait_until
+from grader.waiting import SETUP_SECONDS, eventually, wait_until
 
 __all__ = [
     "CHANNEL_TRACE",
+    "SETUP_SECONDS",
     "Connection",
     "Failure",
     "Idle",

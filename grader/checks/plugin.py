@@ -9,6 +9,9 @@ A check is a pytest test named `test_<rubric id>`; it asks for what it needs by 
     steps                the check's step log (the engine's calls write it)
     limits               the assignment's Limits
 
+A check may require others (its rubric entry's `requires`): they run first, and when one of
+them fails the check is not run and earns nothing; its feedback names the check it needed.
+
 A check may be a table of cases: `@pytest.mark.parametrize(...)` on it. Each case passes or
 fails on its own and earns its share of the check's points; the report lists every failing
 case. The check's time budget (its rubric `seconds`, or the assignment's check_seconds) is
@@ -57,6 +60,14 @@ class BudgetSpent(Exception):
     """Earlier cases of the check used its whole budget: this case was not run."""
 
 
+class NeedsCheck(Exception):
+    """A check this one requires did not pass: this one is not run."""
+
+    def __init__(self, check: str):
+        super().__init__(check)
+        self.check = check
+
+
 @dataclass
 class _Outcome:
     """What one test item (a check, or one case of it) ended with."""
@@ -70,6 +81,7 @@ class _Outcome:
     steps: list[str] = field(default_factory=list)
     case: str | None = None  # the case's name; None for a check that is not a table
     duration: float = 0.0
+    needs: str | None = None  # not run: this required check failed
 
 
 def check_id(item: pytest.Item) -> str:
@@ -117,12 +129,13 @@ class CheckSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Keep the selected checks (--only; -k has deselected already), in rubric order."""
-        order = {c.id: i for i, c in enumerate(self.assignment.checks)}
+        """Keep the selected checks (--only; -k has deselected already), in rubric order but
+        every check after those it requires."""
         items = session.items
         if self.only is not None:
             items[:] = [item for item in items if check_id(item) in self.only]
-        items.sort(key=lambda item: order[check_id(item)])
+        running = self.assignment.in_running_order(list({check_id(i): 0 for i in items}))
+        items.sort(key=lambda item: running.index(check_id(item)))
         for item in items:
             self._outcomes.setdefault(check_id(item), [])
             self._folders[item.nodeid] = check_id(item)
@@ -203,6 +216,9 @@ class CheckSession:
         self._launchers = []
         self._steps = StepLog()
         self._started = time.monotonic()
+        for needed in self._spec(item).requires:
+            if any(o.status is not Status.PASSED for o in self._outcomes.get(needed, [])):
+                raise NeedsCheck(needed)
         left = self._spec(item).budget(self.assignment.limits) - self._spent.get(
             check_id(item), 0.0)
         if left <= 0.05:
@@ -232,7 +248,9 @@ class CheckSession:
         outcome = _Outcome(Status.PASSED, duration=time.monotonic() - self._started)
         callspec = getattr(item, "callspec", None)
         outcome.case = callspec.id if callspec is not None else None
-        if call.excinfo is not None:
+        if call.excinfo is not None and call.excinfo.errisinstance(NeedsCheck):
+            outcome.status, outcome.needs = Status.NOT_RUN, call.excinfo.value.check
+        elif call.excinfo is not None:
             budget = spec.budget(self.assignment.limits)
             _explain(outcome, call.excinfo, budget)
             if self.confinement.processes_at_limit():
@@ -279,10 +297,16 @@ class CheckSession:
 
     def results(self) -> list[CheckResult]:
         """One result per selected check, in rubric order."""
-        return [_combine(self.assignment.check(cid), outcomes) if outcomes else
-                CheckResult.unearned(self.assignment.check(cid), "the check did not run",
-                                     Status.ERROR)
-                for cid, outcomes in self._outcomes.items()]
+        found: dict[str, CheckResult] = {}
+        for cid, outcomes in self._outcomes.items():  # in running order: gates first
+            spec = self.assignment.check(cid)
+            if not outcomes:
+                found[cid] = CheckResult.unearned(spec, "the check did not run", Status.ERROR)
+            elif needs := next((o.needs for o in outcomes if o.needs), None):
+                found[cid] = CheckResult.needing(spec, found[needs])
+            else:
+                found[cid] = _combine(spec, outcomes)
+        return [found[c.id] for c in self.assignment.checks if c.id in found]
 
     def _tidy_paths(self, outcome: _Outcome, folder: str) -> None:
         """Sandbox paths mean nothing to a student: `./server s1.sock`, not /var/lib/..."""
