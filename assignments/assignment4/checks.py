@@ -544,13 +544,16 @@ def test_server_sigaction(student):
 
 def test_ready_when_pid_printed(student):
     server = student.spawn("server", inject=["write:signal=SIGUSR1:when=1"])
-    eventually(lambda: not alive(server) or pid_printed(server), PID_SECONDS)
+    printed = eventually(lambda: not alive(server) or pid_printed(server), PID_SECONDS)
     if eventually(lambda: not alive(server), SURVIVAL_SECONDS):
         eventually(lambda: not server.running, 2.0)
         raise Failure(f"a SIGUSR1 sent at the moment of your server's first write() (its first "
                       f"output, where a client may learn its PID) found no handler: your "
                       f"server {server.describe_exit()}",
                       help="install the handlers (sigaction) before printing anything")
+    if not printed:
+        raise Failure(f"your server printed no PID within {PID_SECONDS:g} s: no client could "
+                      f"have reached it")
 
 
 def alive(program) -> bool:

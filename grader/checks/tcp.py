@@ -8,6 +8,7 @@ are this run's.
     listening(4242)          # [("127.0.0.1", 4242)] once something listens on it
     wait_listening(server, 4242, within=5)
     connection_state(4242, 51234)   # "ESTABLISHED": the server's side of a client's connection
+    queued(4242, 51234)      # bytes that reached the server's side and it has not read yet
     unread(sock)             # bytes that arrived on a socket of ours and were not read yet
 """
 
@@ -39,16 +40,17 @@ def _address(hex_address: str) -> str:
     return str(ipaddress.ip_address(words))
 
 
-def _sockets() -> list[tuple[str, str, str]]:
-    """(local, remote, state) of every TCP socket of this network namespace, IPv4 and IPv6,
-    as /proc/net/tcp writes them ("0100007F:1092", "00000000:0000", "0A")."""
+def _sockets() -> list[tuple[str, str, str, str]]:
+    """(local, remote, state, queues) of every TCP socket of this network namespace, IPv4
+    and IPv6, as /proc/net/tcp writes them ("0100007F:1092", "00000000:0000", "0A",
+    "00000000:00000010": bytes unsent, then bytes unread, in hex)."""
     found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
         except OSError:
             continue
-        found += [(fields[1], fields[2], fields[3]) for fields in map(str.split, rows)]
+        found += [tuple(fields[1:5]) for fields in map(str.split, rows)]
     return found
 
 
@@ -58,7 +60,7 @@ def _port(endpoint: str) -> int:
 
 def listening(port: int) -> list[tuple[str, int]]:
     """The local addresses on which some socket listens on `port` (IPv4 and IPv6)."""
-    return [(_address(local.rpartition(":")[0]), port) for local, _, state in _sockets()
+    return [(_address(local.rpartition(":")[0]), port) for local, _, state, _ in _sockets()
             if state == LISTEN and _port(local) == port]
 
 
@@ -74,9 +76,20 @@ def connection_state(local_port: int, remote_port: int) -> str | None:
     there is none. Both ends of a loopback connection are listed: `connection_state(server's
     port, client's port)` is the server's side, which says whether the server has closed it
     (FIN_WAIT1/2) or still holds it open (ESTABLISHED) while the client reads nothing."""
-    for local, remote, state in _sockets():
+    for local, remote, state, _ in _sockets():
         if _port(local) == local_port and _port(remote) == remote_port:
             return STATES.get(state, state)
+    return None
+
+
+def queued(local_port: int, remote_port: int) -> int | None:
+    """Bytes that reached the end of a connection with ports (`local_port`, `remote_port`)
+    and were not read yet (None when there is no such connection: closed, or reset). What a
+    stopped server will find when it runs again: loopback delivers in a softirq, which a busy
+    machine defers, so a check waits for this before letting the server run."""
+    for local, remote, _, queues in _sockets():
+        if _port(local) == local_port and _port(remote) == remote_port:
+            return int(queues.partition(":")[2], 16)
     return None
 
 
