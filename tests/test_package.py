@@ -430,12 +430,36 @@ def test_prairielearn_grader(docker_image, tmp_path):
     print(f"\nprairielearn: correct submission graded in {seconds:.1f} s")
 
 
+NEVER_ANSWERS = """\
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    int listener = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (argc != 2)
+        return 1;
+    strncpy(address.sun_path, argv[1], sizeof address.sun_path - 1);
+    unlink(argv[1]);
+    if (bind(listener, (struct sockaddr *)&address, sizeof address) == -1
+        || listen(listener, 16) == -1)
+        return 1;
+    for (;;)
+        accept(listener, NULL, NULL); /* connections accepted, never answered */
+}
+"""
+
+
 def test_prairielearn_timeout(docker_image, tmp_path):
     """A submission that hangs in every check would outlast PrairieLearn's timeout: the
     entrypoint stops the grading before it and still exits 0 with results (not gradable:
-    no attempt used, as PrairieLearn does for its own timeouts)."""
+    no attempt used, as PrairieLearn does for its own timeouts). The server listens, so it
+    passes the gate and every check runs, and then never answers: each waits its deadline."""
     hw = correct_submission(tmp_path / "hw")
-    (hw / "server.c").write_text("#include <unistd.h>\nint main(void) { for (;;) pause(); }\n")
+    (hw / "server.c").write_text(NEVER_ANSWERS)
     job = prairielearn_job(tmp_path / "job", hw)
     code, seconds = run_prairielearn(docker_image, job, "assignment1", "--timeout", "20",
                                      timeout=20)

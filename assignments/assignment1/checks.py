@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks import SETUP_SECONDS, Failure, Mismatch, show
+from grader.checks import SETUP_SECONDS, Failure, Mismatch, eventually, show
 
 EXIT_DEADLINE = 3.0  # seconds a server gets to finish after SIGTERM or a fatal error
 
@@ -332,14 +332,29 @@ def test_server_uses_unix_stream(student, path, connect):
                       f"must be the UNIX domain stream socket alone"
 
 
-def test_client_uses_unix_stream(student, reference_server, path):
-    client = student.run("client", path, input="2\n0\n", trace="%net")
-    trace = client.trace
+def client_round(student, path, within):
+    """The trace of the student's client sending one round to the reference server: all
+    of it when the client ends within `within` s, else what it did until then."""
+    client = student.spawn("client", path, trace="%net")
+    client.send("2\n0\n", until_closed=True)
+    client.close_stdin()
+    eventually(lambda: not client.running, within)  # what it replied: other checks' business
+    client.stop()  # its trace is complete once it has ended
+    client.wait()
+    return client.trace
+
+
+def test_client_connects_to_unix_socket(student, reference_server, path):
+    trace = client_round(student, path, within=SETUP_SECONDS)
     calls = trace.excerpt(SOCKET_CALLS)
     assert trace.used("socket", domain="AF_UNIX", type="SOCK_STREAM"), \
         f"your client never created an AF_UNIX SOCK_STREAM socket; its calls: {calls}"
     assert trace.used("connect", ok=True, addr={"sun_path": path}), \
-        f"your client never connected to {path}; its calls: {calls}"
+        f"your client did not connect to {path} within {SETUP_SECONDS:g} s; its calls: {calls}"
+
+
+def test_client_uses_unix_stream(student, reference_server, path):
+    trace = client_round(student, path, within=EXIT_DEADLINE)
     other = trace.never(NOT_A_UNIX_SOCKET) + not_stream(trace)
     assert not other, f"your client also opened another socket: {other[0]}; the channel " \
                       f"must be the UNIX domain stream socket alone"
