@@ -64,8 +64,10 @@ def bench(assignment: Assignment, jobs: int) -> list[str]:
         reports = list(pool.map(lambda m: grade(assignment, materialize(
             assignment, m, Path(tmp) / m.name)), mutants))
         reports += pool.map(lambda item: grade(assignment, never_set_up(
-            assignment, item[1], Path(tmp) / f"never-{item[0]}")), enumerate(NEVER_SET_UP.values()))
-    rows = [(m.name, fails_at_setup(assignment, m)) for m in mutants]
+            assignment, item[1], Path(tmp) / item[0].replace(" ", "-"))), NEVER_SET_UP.items())
+    gated = [fails_at_setup(assignment, m) for m in mutants]
+    rows = [(m.name + (" (gate)" if gate else ""), gate)
+            for m, gate in zip(mutants, gated, strict=True)]
     rows += [(f"[{name}]", True) for name in NEVER_SET_UP]
     print(f"\n{assignment.id}: reference {reference:.1f} s ({len(mutants)} mutants, -j {jobs})")
     print(f"  {'mutant':32} {'score':>6} {'seconds':>8} {'ratio':>6}")
@@ -79,8 +81,7 @@ def bench(assignment: Assignment, jobs: int) -> list[str]:
             mark = f"  over {cheat_limit:.1f} s"
             missed.append(f"{assignment.id}/{name}: {report.duration_s:.1f} s, over "
                           f"{cheat_limit:.1f} s")
-        print(f"  {name + (' (gate)' if fast and not name.startswith('[') else ''):32} "
-              f"{report.score:6.1f} {report.duration_s:8.1f} {ratio:6.2f}{mark}")
+        print(f"  {name:32} {report.score:6.1f} {report.duration_s:8.1f} {ratio:6.2f}{mark}")
     worst = max(report.duration_s for report in reports[:len(mutants)]) / reference
     print(f"  worst: {worst:.2f} x the reference (bound {WORST_BOUND:g} x)")
     if worst > WORST_BOUND:

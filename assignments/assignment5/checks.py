@@ -683,16 +683,16 @@ def test_reset_with_unread_data(student, start_server):
     chat.say(c, "unread\n")
     wait_until(lambda: tcp.unread(b.sock) > 0, EXPECT, f"data for {b.name}, which never reads")
     b_port, c_port = b.sock.getsockname()[1], c.sock.getsockname()[1]
+    line = "while resetting\n"  # (a line for the others, due below)
     with chat.stopped():  # the server finds the reset and a new line at once
         b.close(reset=True)
-        c.send("while resetting\n")  # (a line for the others, due below)
+        c.send(line)
         wait_until(lambda: tcp.connection_state(chat.port, b_port) is None
-                   and (tcp.queued(chat.port, c_port) or 0) >= len("while resetting\n"),
-                   EXPECT,
+                   and (tcp.queued(chat.port, c_port) or 0) >= len(line), EXPECT,
                    "the reset and the line to reach the stopped server's sockets")
     chat.clients.remove(b)
     why = f"after {b.name} reset its connection (with data unread) and {c.name} sent a line"
-    a.expect_in_any_order([said(c.id, b"while resetting\n"), left(b.id)], why,
+    a.expect_in_any_order([said(c.id, line.encode()), left(b.id)], why,
                           help=HELP_SIGPIPE)
     c.expect(left(b.id), why, help=HELP_SIGPIPE)
     chat.join()

@@ -58,6 +58,12 @@ def _port(endpoint: str) -> int:
     return int(endpoint.rpartition(":")[2], 16)
 
 
+def _connection(local_port: int, remote_port: int) -> tuple[str, str, str, str] | None:
+    """The /proc/net/tcp row of the connection end with these ports, or None."""
+    return next((row for row in _sockets()
+                 if _port(row[0]) == local_port and _port(row[1]) == remote_port), None)
+
+
 def listening(port: int) -> list[tuple[str, int]]:
     """The local addresses on which some socket listens on `port` (IPv4 and IPv6)."""
     return [(_address(local.rpartition(":")[0]), port) for local, _, state, _ in _sockets()
@@ -76,10 +82,8 @@ def connection_state(local_port: int, remote_port: int) -> str | None:
     there is none. Both ends of a loopback connection are listed: `connection_state(server's
     port, client's port)` is the server's side, which says whether the server has closed it
     (FIN_WAIT1/2) or still holds it open (ESTABLISHED) while the client reads nothing."""
-    for local, remote, state, _ in _sockets():
-        if _port(local) == local_port and _port(remote) == remote_port:
-            return STATES.get(state, state)
-    return None
+    found = _connection(local_port, remote_port)
+    return None if found is None else STATES.get(found[2], found[2])
 
 
 def queued(local_port: int, remote_port: int) -> int | None:
@@ -87,10 +91,8 @@ def queued(local_port: int, remote_port: int) -> int | None:
     and were not read yet (None when there is no such connection: closed, or reset). What a
     stopped server will find when it runs again: loopback delivers in a softirq, which a busy
     machine defers, so a check waits for this before letting the server run."""
-    for local, remote, _, queues in _sockets():
-        if _port(local) == local_port and _port(remote) == remote_port:
-            return int(queues.partition(":")[2], 16)
-    return None
+    found = _connection(local_port, remote_port)
+    return None if found is None else int(found[3].partition(":")[2], 16)
 
 
 def unread(sock: socket.socket) -> int:
