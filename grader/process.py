@@ -509,6 +509,17 @@ class Program:
         going to sleep: counted over an idle moment, it says how often the program woke up."""
         return procfs.wakeups(self.pid) if voluntary_only else procfs.context_switches(self.pid)
 
+    def open_fds(self) -> list[int]:
+        """The file descriptors the program holds now. One that has ended holds none, which
+        says nothing about leaks: the check fails with how it ended, whenever it ended."""
+        fds = procfs.open_fds(self.pid)
+        if not fds:  # a process that is ending holds none a moment before its end is seen
+            self._exited.wait(1.0)
+        if not self.running:
+            raise Failure(f"{self.name} {self.describe_exit()} before its file descriptors "
+                          f"could be counted{self.stderr_note()}")
+        return fds
+
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far by all its threads (nanosecond precision)."""
         return procfs.cpu_ns(self.pid) / 1e9

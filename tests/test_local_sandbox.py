@@ -71,10 +71,11 @@ def test_grading_run_dies_with_a_killed_grader():
         grader.wait()
     assert wait_until(lambda: not processes_under(root)), \
         f"processes of the killed grader's run still live: {processes_under(root)}"
-    assert root.exists()  # nobody has cleaned up yet...
+    # The folder stays until the next grading removes it. Under pytest-xdist that next
+    # grading may be another worker's, already under way, so its presence here is not asserted.
     with LocalSandbox():
         pass
-    assert not root.exists()  # ...until the next grading
+    assert not root.exists()
 
 
 def test_sigterm_interrupts_a_grading_and_leaves_nothing(submission, left_behind, tree1):

@@ -780,13 +780,13 @@ def test_fd_leak(student, start_server):
     chat.join()
     chat.join()
     chat.server.wait_idle()
-    before = procfs.open_fds(chat.server.pid)
+    before = chat.server.open_fds()
     for _ in range(CYCLES):
         client = chat.join()
         client.send("ping\n")
         chat.leave(client)
     chat.server.wait_idle()
-    after = procfs.open_fds(chat.server.pid)
+    after = chat.server.open_fds()
     if len(after) > len(before):
         raise Failure(f"your mini_serv held {len(before)} file descriptors, and "
                       f"{len(after)} after {CYCLES} clients connected, sent a line and left",
