@@ -265,9 +265,11 @@ def host_ipc_objects() -> list[str]:
             if sandbox_uid(entry.lstat().st_uid) or "hostile" in entry.name:
                 found.append(f"/dev/shm/{entry.name} (uid {entry.lstat().st_uid})")
     # The host's message queues: mqueue mounted in a mount namespace of its own, so that
-    # looking changes nothing on the host.
+    # looking changes nothing on the host, and on a folder of its own, since the host may
+    # have mounted it on /dev/mqueue already (systemd does), where a second mount fails.
     listing = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                              "mount -t mqueue mqueue /dev/mqueue && ls -n /dev/mqueue"],
+                              'look=$(mktemp -d) && mount -t mqueue mqueue "$look" && '
+                              'ls -n "$look" && umount "$look" && rmdir "$look"'],
                              capture_output=True, text=True, check=False)
     assert listing.returncode == 0, f"cannot list the host's message queues: {listing.stderr}"
     for line in listing.stdout.splitlines()[1:]:
