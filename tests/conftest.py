@@ -268,8 +268,8 @@ def host_ipc_objects() -> list[str]:
     # looking changes nothing on the host, and on a folder of its own, since the host may
     # have mounted it on /dev/mqueue already (systemd does), where a second mount fails.
     listing = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                              'look=$(mktemp -d) && mount -t mqueue mqueue "$look" && '
-                              'ls -n "$look" && umount "$look" && rmdir "$look"'],
+                              'look=$(mktemp -d) && trap \'umount "$look"; rmdir "$look"\' '
+                              'EXIT && mount -t mqueue mqueue "$look" && ls -n "$look"'],
                              capture_output=True, text=True, check=False)
     assert listing.returncode == 0, f"cannot list the host's message queues: {listing.stderr}"
     for line in listing.stdout.splitlines()[1:]:
